@@ -1,0 +1,45 @@
+# Two entry points: `make test` and `make serve`. Everything else is a dependency of those.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8080
+
+.PHONY: test lint check-types check-imports pytest bench goldens clean
+
+# The venv is rebuilt whenever the pinned dependencies change.
+$(BIN)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+# The independent R4 validator (npm `fhir`, pinned in validators/package-lock.json).
+validators/node_modules/.installed: validators/package.json validators/package-lock.json
+	npm ci --prefix validators --no-audit --no-fund --loglevel=error
+	touch $@
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+check-types: $(BIN)/.installed
+	$(BIN)/mypy
+
+check-imports: $(BIN)/.installed
+	$(BIN)/lint-imports
+
+pytest: $(BIN)/.installed validators/node_modules/.installed
+	$(BIN)/pytest
+
+test: lint check-types check-imports pytest
+
+# Regenerate fixtures/content and fixtures/fhir from fixtures/pages. On purpose only:
+# review the diff before committing it.
+goldens: $(BIN)/.installed
+	$(BIN)/python -m tests.regenerate_goldens
+
+bench: $(BIN)/.installed
+	$(BIN)/python -m bench.map_page
+
+clean:
+	rm -rf $(VENV) validators/node_modules .pytest_cache .mypy_cache .ruff_cache

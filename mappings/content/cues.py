@@ -1,0 +1,117 @@
+"""The English wordings of this page family and what each one means, as data.
+
+Each cue is matched against verbatim page text; the first cue that matches wins, so more
+specific wordings come first. Changing what a wording means is a change to this table,
+reviewed like any other clinical content.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .model import Precheck, Priority, Required, Selection
+
+
+@dataclass(frozen=True)
+class GroupCue:
+    """How the sentence that introduces a list decides how to choose from it."""
+
+    pattern: re.Pattern[str]
+    selection: Selection
+    required: Required | None
+    precheck: Precheck | None
+    exhaustive: bool  # False: the list gives examples, not the complete set
+
+
+def _re(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
+
+
+GROUP_CUES: tuple[GroupCue, ...] = (
+    GroupCue(_re(r"\bone or more of the following\b"), "one-or-more", None, None, True),
+    GroupCue(_re(r"\bmost common\b"), "all", None, "yes", True),
+    GroupCue(_re(r"\bmay be added\b"), "any", "could", "no", False),
+    GroupCue(_re(r"\bmay include\b"), "any", "could", "no", False),
+    GroupCue(_re(r"\bincluding\b"), "any", "could", "no", False),
+    GroupCue(_re(r"\bmay be offered\b"), "any", "could", "no", False),
+)
+DEFAULT_GROUP = GroupCue(_re(r"$^"), "any", None, None, True)
+
+# Section prose that says how strongly the section's treatment is expected.
+REQUIRED_CUES: tuple[tuple[re.Pattern[str], Required], ...] = (
+    (_re(r"\bis the primary\b"), "must-unless-documented"),
+    (_re(r"\bis a standard treatment\b"), "must-unless-documented"),
+    (_re(r"\byou typically receive\b"), "must-unless-documented"),
+    (_re(r"\bmay continue\b"), "could"),
+    (_re(r"\bmay be used\b"), "could"),
+)
+
+# Section headings (or, where a heading was lost, the words a section opens with).
+SECTION_KINDS: tuple[tuple[str, str], ...] = (
+    ("central nervous system", "cns"),
+    ("targeted therapy", "targeted-therapy"),
+    ("chemotherapy", "chemotherapy"),
+    ("radiation", "radiation"),
+    ("supportive", "supportive"),
+    ("clinical trial", "clinical-trials"),
+)
+DRUG_SECTIONS = frozenset({"chemotherapy", "targeted-therapy"})
+
+URGENCY_CUES: tuple[tuple[re.Pattern[str], Priority], ...] = (
+    (_re(r"\bas soon as possible\b"), "asap"),
+    (_re(r"\bright away\b"), "urgent"),
+    (_re(r"\bwithin days\b"), "urgent"),
+)
+
+# Sentences addressed to whoever applies the plan: caveats, not structure.
+USAGE_CUES: tuple[re.Pattern[str], ...] = (
+    _re(r"\bhealthcare team will suggest\b"),
+    _re(r"\bmay not need\b"),
+    _re(r"\bmay be (?:shorter|longer)\b"),
+)
+
+ALIAS = _re(r"^(?P<subject>.+?) is also called (?P<alias>[^.]+)\.$")
+GOAL = (
+    _re(r"^The goal of .+? is to (?P<statement>.+?)\.$"),
+    _re(r"^.+? is given to (?P<statement>.+?)\.$"),
+)
+TITLE = _re(r"^(?P<phase>.+?) treatments? for (?P<disease>.+)$")
+
+NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
+_NUMBER = r"(?:a|an|one|two|three|four|five|six|\d+)"
+SPAN = _re(
+    r"(?P<text>(?:(?P<approx1>usually|often|typically) )?lasts? (?:for )?"
+    r"(?:(?P<approx2>about|around|approximately) )?"
+    rf"(?P<low>{_NUMBER})(?: to (?P<high>{_NUMBER}))? "
+    r"(?P<unit>days?|weeks?|months?|years?))\b"
+)
+SCHEDULE = _re(
+    r"(?P<text>(?:(?P<approx>often|usually|typically) )?(?:given )?"
+    r"(?P<word>daily|weekly|monthly|yearly))\b"
+)
+# "…, often given weekly" closing a bullet: the schedule of everything before it.
+TRAILING_SCHEDULE = _re(r",\s+(?P<text>(?:(?:often|usually|typically) )?given \w+)$")
+CONDITION = _re(r"\b(?P<text>if (?:the|your|a|an) [^.()]+?)\s*(?:\(|[.,;]|$)")
+AFTER_FAILURE = _re(r"^(?P<after>If (?:this|that|it) (?:doesn't|does not|didn't|did not) work)\b")
+PURPOSE = _re(r"\s+to\s+(?!the\b|a\b|an\b|your\b)(?P<purpose>[a-z].*)$")
+AS_NEEDED = _re(r"\s+as needed$")
+DOSE = _re(r"\b(?P<dose>high|low)-dose\b")
+BRAND = re.compile(r"^\s*\((?P<brand>[A-Z][\w-]*(?: [A-Z][\w-]*)*)\)")
+SUCH_AS = _re(r"^(?P<head>.+?)\s+such as\s+(?P<list>.+)$")
+CARRIER = _re(r"^(?P<carrier>[^,]+?)\s+with\s+(?P<list>.+)$")
+# A drug the tables do not know, named in a list of drugs: "idarubicin (Zavedos)".
+UNKNOWN_DRUG = re.compile(
+    r"^(?:(?:high|low)-dose )?(?P<name>[a-z][a-z0-9-]*(?: [a-z][a-z0-9-]*){0,2})"
+    r"(?: \((?P<brand>[A-Z][\w-]*(?: [\w-]+)*)\))?$"
+)
+# The same, named in a sentence: "a drug called blinatumomab (Blincyto)".
+UNKNOWN_DRUG_IN_PROSE = re.compile(
+    r"\b(?:drug|called)\s+(?P<name>[a-z][a-z0-9-]+)(?:\s+\((?P<brand>[A-Z][\w-]*)\))?"
+)
+NOT_A_DRUG_NAME = frozenset(
+    "a an the another other similar drug drugs therapy therapies treatment treatments "
+    "and or with to of for as such called".split()
+)
+OFFERED = _re(r"\bmay be offered\b")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")

@@ -1,0 +1,34 @@
+"""Settings a deployment chooses; everything else in the output is derived from content."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+DEFAULT_BASE = "https://fhir.example.org/ped"
+
+_SEMVER = re.compile(r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$")
+
+
+@dataclass(frozen=True)
+class MappingConfig:
+    base: str = DEFAULT_BASE  # canonical base: {base}/{ResourceType}/{id}
+    version: str = "1.0.0"  # business version of every artifact (SemVer)
+    status: str = "active"
+
+    def __post_init__(self) -> None:
+        if not re.match(r"^https?://[^\s/]+(/\S*)?$", self.base) or self.base.endswith("/"):
+            raise ValueError(
+                f"canonical base must be an http(s) URL without a final '/': {self.base!r}"
+            )
+        if not _SEMVER.match(self.version):
+            raise ValueError(f"version must be SemVer (1.2.3): {self.version!r}")
+        if self.status not in ("draft", "active", "retired"):
+            raise ValueError(f"status must be draft, active or retired: {self.status!r}")
+
+    def url(self, resource_type: str, id_: str) -> str:
+        return f"{self.base}/{resource_type}/{id_}"
+
+    def canonical(self, resource_type: str, id_: str) -> str:
+        """A versioned canonical reference: url|version."""
+        return f"{self.url(resource_type, id_)}|{self.version}"

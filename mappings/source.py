@@ -1,0 +1,324 @@
+"""Page text -> sections, paragraphs and bullets. Structure only, no clinical meaning.
+
+A page of this family (patient-education treatment-phase pages) looks like::
+
+    <title line>
+    Last medical review: [date]
+    <intro paragraphs>
+    <Heading>                     (short line, no final full stop, blank lines around)
+    <paragraphs and "  • " bullet lists, "Find out more about …" sentences>
+    ...
+    Expert review and references
+      • reviewer names first, then citations
+    Medical disclaimer
+    <paragraphs>
+    <phone> | <site> | © <year> <holder>
+
+Every paragraph and bullet of the page lands in exactly one place of the returned
+``Page``, with its 1-based line number: nothing is silently dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import groupby
+from typing import Literal
+
+
+class PageError(ValueError):
+    """The text is not a page of this family. ``line`` is 1-based."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"line {line}: {message}")
+        self.line = line
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    text: str
+    line: int
+
+
+@dataclass(frozen=True)
+class MoreInfo:
+    """A "Find out more about …" / "Learn more about …" sentence."""
+
+    text: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Bullet:
+    text: str
+    line: int
+
+
+@dataclass(frozen=True)
+class BulletList:
+    items: tuple[Bullet, ...]
+    line: int
+
+
+Block = Paragraph | MoreInfo | BulletList
+
+
+@dataclass(frozen=True)
+class Section:
+    """A headed section. ``heading`` is None where the page lost its heading line
+    (a section that starts after a double blank line with no heading)."""
+
+    heading: str | None
+    line: int
+    blocks: tuple[Block, ...]
+
+
+@dataclass(frozen=True)
+class Footer:
+    line: int
+    phone: str | None
+    site: str | None
+    copyright: str | None  # e.g. "© 2024 Canadian Cancer Society"
+
+
+@dataclass(frozen=True)
+class Page:
+    title: str
+    title_line: int
+    last_review: str | None  # text after "Last medical review:"; None when empty
+    intro: tuple[Block, ...]
+    sections: tuple[Section, ...]  # therapy sections, page order
+    reviewers: tuple[Bullet, ...]
+    citations: tuple[Bullet, ...]
+    disclaimer: tuple[Paragraph, ...]
+    footer: Footer
+
+
+# Parsing -------------------------------------------------------------------------------
+
+_HEADING_MAX = 80
+_REVIEW = re.compile(r"last medical review\s*:", re.IGNORECASE)
+# "•" is a bullet with or without a space after it; "-" and "*" only with whitespace after,
+# so that "-5 °C" or "**Note**" stay prose.
+_BULLET = re.compile(r"(?:•|[-*](?=\s|\Z))(?P<text>.*)", re.DOTALL)
+_SENTENCE_END = re.compile(r"[.!?]\s+")
+_MORE_INFO = re.compile(r"(?:Find out|Learn) more about \S.*\.", re.DOTALL)
+_NAME_WORD = r"[A-Z][\w'\u2019.\-]*"
+# "Kareem Jamani, MD, LMCC, FRCPC": capitalised name words, then credentials that start
+# and end uppercase (MD, FRCPC, PhD). Citations such as "Goekbuget N, Hoelzer D . …" fail.
+_REVIEWER = re.compile(rf"{_NAME_WORD}(?: {_NAME_WORD})*(?:, [A-Z][A-Za-z]*[A-Z])+")
+
+_Kind = Literal["intro", "therapy", "expert", "disclaimer"]
+_THERAPY = ("intro", "therapy")
+_SPECIAL: dict[str, _Kind] = {
+    "expert review and references": "expert",
+    "medical disclaimer": "disclaimer",
+}
+_NAMES = {"expert": "Expert review and references", "disclaimer": "Medical disclaimer"}
+
+
+@dataclass(frozen=True)
+class _Line:
+    number: int
+    text: str  # stripped
+    bullet: str | None  # text after the bullet marker, None for prose
+
+
+@dataclass(frozen=True)
+class _Prose:
+    """A paragraph before it is classified, because the same text becomes a MoreInfo, a
+    citation or a disclaimer paragraph depending on the section it sits in."""
+
+    text: str
+    line: int
+
+
+@dataclass
+class _Open:
+    heading: str | None
+    line: int
+    kind: _Kind
+    raw: list[_Prose | BulletList] = field(default_factory=list)
+
+
+def parse_page(text: str) -> Page:
+    """Callers get a Page or a PageError and nothing else, whatever the text: pages come
+    from outside, and one bad page must be reported, never crash a batch export."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
+    lines = [
+        _Line(n, s, _bullet_text(s)) for n, s in enumerate((x.strip() for x in text.split("\n")), 1)
+    ]
+    for line in lines:
+        if "\x00" in line.text:
+            raise PageError(line.number, "binary content, not a text page")
+    filled = [line for line in lines if line.text]
+    if not filled:
+        raise PageError(1, "empty page")
+    title = filled[0]
+    if _REVIEW.match(title.text):
+        raise PageError(title.number, "no title line before the 'Last medical review:' line")
+    review = _REVIEW.match(filled[1].text) if len(filled) > 1 else None
+    if review is None:
+        where = filled[1].number if len(filled) > 1 else title.number + 1
+        raise PageError(where, "missing 'Last medical review:' line after the title")
+    review_line, last = filled[1], filled[-1]
+    if last is review_line or ("©" not in last.text and "|" not in last.text):
+        raise PageError(
+            last.number, "truncated page: no footer line (phone | site | © holder) at the end"
+        )
+
+    opened = _sections(lines[review_line.number : last.number - 1], review_line.number + 1)
+    expert = _special(opened, "expert", last.number)
+    disclaimer = _special(opened, "disclaimer", last.number)
+    intro = _therapy_blocks(opened[0].raw)
+    sections = tuple(
+        Section(o.heading, o.line, _therapy_blocks(o.raw)) for o in opened if o.kind == "therapy"
+    )
+    if not intro and not sections:
+        raise PageError(review_line.number + 1, "no intro or treatment sections on the page")
+    reviewers, citations = _references(expert.raw)
+    return Page(
+        title=title.text,
+        title_line=title.number,
+        last_review=filled[1].text[review.end() :].strip() or None,
+        intro=intro,
+        sections=sections,
+        reviewers=reviewers,
+        citations=citations,
+        disclaimer=tuple(_disclaimer(disclaimer.raw)),
+        footer=_footer(last),
+    )
+
+
+def read_page(data: bytes) -> Page:
+    """Pages arrive as uploaded bytes; a bad byte is reported at its line, the one place a
+    person can go and fix it, instead of escaping as a UnicodeDecodeError."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        nul = data.find(b"\x00", 0, exc.start)
+        if nul >= 0:
+            raise PageError(_byte_line(data, nul), "binary content, not a text page") from None
+        raise PageError(_byte_line(data, exc.start), "not valid UTF-8 text") from None
+    return parse_page(text)  # a decodable NUL is reported by parse_page, at the same line
+
+
+def _byte_line(data: bytes, offset: int) -> int:
+    """Count line breaks the way parse_page does, so both report the same line numbers."""
+    return data[:offset].replace(b"\r\n", b"\n").replace(b"\r", b"\n").count(b"\n") + 1
+
+
+def _bullet_text(stripped: str) -> str | None:
+    match = _BULLET.match(stripped)
+    return None if match is None else match["text"].strip()
+
+
+def _is_heading(chunk: list[_Line]) -> bool:
+    """A lone short line without closing punctuation is the only heading signal these
+    pages carry; headings are not marked up."""
+    if len(chunk) != 1 or chunk[0].bullet is not None:
+        return False
+    text = chunk[0].text
+    return len(text) <= _HEADING_MAX and not text.endswith((".", ":", "?", "!"))
+
+
+def _chunks(lines: list[_Line]) -> Iterator[tuple[int, list[_Line]]]:
+    """Runs of non-blank lines, each with the number of blank lines before it."""
+    blanks, run = 0, list[_Line]()
+    for line in lines:
+        if line.text:
+            run.append(line)
+            continue
+        if run:
+            yield blanks, run
+            blanks, run = 0, []
+        blanks += 1
+    if run:
+        yield blanks, run
+
+
+def _sections(body: list[_Line], first_line: int) -> list[_Open]:
+    opened = [_Open(None, first_line, "intro")]
+    for blanks, chunk in _chunks(body):
+        head = chunk[0]
+        if _is_heading(chunk):
+            key = " ".join(head.text.split()).casefold()
+            kind = _SPECIAL.get(key, "therapy")
+            if kind != "therapy" and any(o.kind == kind for o in opened):
+                raise PageError(head.number, f"second '{_NAMES[kind]}' section on the page")
+            opened.append(_Open(head.text, head.number, kind))
+            continue
+        current = opened[-1]
+        # A heading lost in the export leaves a double blank line before the paragraph
+        # that opened its section; only therapy content can lose headings like that.
+        if blanks >= 2 and head.bullet is None and current.raw and current.kind in _THERAPY:
+            current = _Open(None, head.number, "therapy")
+            opened.append(current)
+        for is_bullet, group in groupby(chunk, key=lambda line: line.bullet is not None):
+            items = list(group)
+            if is_bullet:
+                bullets = tuple(Bullet(i.bullet or "", i.number) for i in items)
+                current.raw.append(BulletList(bullets, items[0].number))
+            else:
+                current.raw.append(_Prose(" ".join(i.text for i in items), items[0].number))
+    return opened
+
+
+def _special(opened: list[_Open], kind: _Kind, last_line: int) -> _Open:
+    for section in opened:
+        if section.kind == kind:
+            return section
+    raise PageError(last_line, f"truncated page: no '{_NAMES[kind]}' section")
+
+
+def _therapy_blocks(raw: list[_Prose | BulletList]) -> tuple[Block, ...]:
+    blocks: list[Block] = []
+    for block in raw:
+        if isinstance(block, BulletList):
+            blocks.append(block)
+            continue
+        ends = list(_SENTENCE_END.finditer(block.text))
+        start = ends[-1].end() if ends else 0
+        if not _MORE_INFO.fullmatch(block.text, start):
+            blocks.append(Paragraph(block.text, block.line))
+            continue
+        if rest := block.text[:start].strip():
+            blocks.append(Paragraph(rest, block.line))
+        blocks.append(MoreInfo(block.text[start:], block.line))
+    return tuple(blocks)
+
+
+def _references(raw: list[_Prose | BulletList]) -> tuple[tuple[Bullet, ...], tuple[Bullet, ...]]:
+    """Reviewers are the leading name-like bullets; everything after the first other item,
+    stray paragraphs included, is a citation, so no reference text is ever dropped."""
+    items: list[tuple[Bullet, bool]] = []
+    for block in raw:
+        if isinstance(block, BulletList):
+            items.extend((b, True) for b in block.items)
+        else:
+            items.append((Bullet(block.text, block.line), False))
+    split = 0
+    while split < len(items) and items[split][1] and _REVIEWER.fullmatch(items[split][0].text):
+        split += 1
+    return tuple(b for b, _ in items[:split]), tuple(b for b, _ in items[split:])
+
+
+def _disclaimer(raw: list[_Prose | BulletList]) -> Iterator[Paragraph]:
+    for block in raw:
+        if isinstance(block, BulletList):
+            yield from (Paragraph(b.text, b.line) for b in block.items)
+        else:
+            yield Paragraph(block.text, block.line)
+
+
+def _footer(line: _Line) -> Footer:
+    """Phone first and copyright last; any extra middle parts stay in ``site``."""
+    parts = [p.strip() for p in line.text.split("|")]
+    if len(parts) == 1:
+        return Footer(line.number, None, None, parts[0] or None)
+    site = " | ".join(p for p in parts[1:-1] if p)
+    return Footer(line.number, parts[0] or None, site or None, parts[-1] or None)

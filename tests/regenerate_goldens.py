@@ -1,0 +1,33 @@
+"""Regenerate the golden files from fixtures/pages: ``make goldens``.
+
+Run on purpose only, after a deliberate change to the mapping; review the diff of
+fixtures/content and fixtures/fhir before committing it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from mappings.content import dumps_yaml
+from mappings.pipeline import map_page
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def main() -> None:
+    for page in sorted((FIXTURES / "pages").glob("*.txt")):
+        mapped = map_page(page.read_bytes())
+        (FIXTURES / "content" / f"{page.stem}.yaml").write_text(
+            dumps_yaml(mapped.content), encoding="utf-8"
+        )
+        (FIXTURES / "fhir" / f"{page.stem}.json").write_text(
+            json.dumps(mapped.bundle, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+        for warning in mapped.result.warnings:
+            print(f"{page.name}: warning: {warning}")
+        print(f"{page.name}: {len(mapped.result.resources)} resources")
+
+
+if __name__ == "__main__":
+    main()
