@@ -9,7 +9,6 @@ PORT ?= 8080
 # The venv is rebuilt whenever the pinned dependencies change.
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 

@@ -87,7 +87,11 @@ class _ActionBuilder:
             "extension": None
             if option.exhaustive
             else [{"url": options_exhaustive_extension(self.config), "valueBoolean": False}],
-            "id": self.ids(option.drug_class.text if option.drug_class else option.text),
+            "id": self.ids(
+                option.drug_class.text
+                if option.drug_class
+                else " or ".join(choice.text for choice in option.choices)
+            ),
             "textEquivalent": option.text,
             **extra,
             "code": None,
