@@ -25,6 +25,8 @@ R4B_ONLY: frozenset[tuple[str, str]] = frozenset(
     }
 )
 
+_R4B_TYPES = frozenset(t for t, _ in R4B_ONLY)
+
 
 class InvalidResource(ValueError):
     """A resource the FHIR models reject. ``problems`` are (location, message) pairs."""
@@ -55,11 +57,15 @@ def validate(resource: Mapping[str, Any]) -> None:
         model = get_fhir_model_class(resource_type)
     except ValueError:
         raise InvalidResource(resource_type or "resource", [("resourceType", "unknown")]) from None
-    r4b_only = [
-        (path, "not an R4 element (R4B only)")
-        for path in _paths(resource, "")
-        if (resource_type, path) in R4B_ONLY
-    ]
+    r4b_only = (
+        [
+            (path, "not an R4 element (R4B only)")
+            for path in _paths(resource, "")
+            if (resource_type, path) in R4B_ONLY
+        ]
+        if resource_type in _R4B_TYPES
+        else []
+    )
     if r4b_only:
         raise InvalidResource(resource_type, r4b_only)
     try:

@@ -143,18 +143,28 @@ class _Open:
     raw: list[_Prose | BulletList] = field(default_factory=list)
 
 
+# Characters XML 1.0 forbids (besides NUL, reported as binary content): no page text
+# carrying them could ever be shown in a valid FHIR narrative.
+_CONTROL = re.compile("[\x01-\x08\x0e-\x1f\ufffe\uffff]")
+
+
 def parse_page(text: str) -> Page:
     """Callers get a Page or a PageError and nothing else, whatever the text: pages come
     from outside, and one bad page must be reported, never crash a batch export."""
     if text.startswith("\ufeff"):
         text = text[1:]
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
+    text = text.replace("\f", " ").replace("\v", " ")  # page breaks of text exports
     lines = [
         _Line(n, s, _bullet_text(s)) for n, s in enumerate((x.strip() for x in text.split("\n")), 1)
     ]
     for line in lines:
         if "\x00" in line.text:
             raise PageError(line.number, "binary content, not a text page")
+        if control := _CONTROL.search(line.text):
+            raise PageError(
+                line.number, f"control character U+{ord(control.group()):04X} in the text"
+            )
     filled = [line for line in lines if line.text]
     if not filled:
         raise PageError(1, "empty page")

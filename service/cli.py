@@ -8,6 +8,7 @@ from typing import NoReturn
 
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 
 from mappings.content import dumps_json, dumps_yaml
 from mappings.pipeline import map_page
@@ -29,7 +30,7 @@ def _fail(message: str) -> NoReturn:
 
 
 @click.command("map")
-@click.argument("page", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("page", type=click.Path(path_type=Path))
 @click.option("--content", "as_content", is_flag=True, help="Print the middle format instead.")
 @click.option(
     "--format",
@@ -39,6 +40,7 @@ def _fail(message: str) -> NoReturn:
     show_default=True,
     help="Format of the middle format (with --content).",
 )
+@with_appcontext
 def map_command(page: Path, as_content: bool, fmt: str) -> None:
     """Map one page to an R4 collection Bundle (or, with --content, the middle format).
 
@@ -49,7 +51,11 @@ def map_command(page: Path, as_content: bool, fmt: str) -> None:
     except OSError as e:
         _fail(f"{page}:0: cannot read: {e.strerror}")
     try:
-        mapped = map_page(data, mapping_config())
+        config = mapping_config()
+    except ValueError as e:
+        _fail(f"configuration: {e}")
+    try:
+        mapped = map_page(data, config)
     except PageError as e:
         _fail(f"{page}:{e.line}: {e.message}")
     for warning in mapped.result.warnings:

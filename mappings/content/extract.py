@@ -357,15 +357,31 @@ def _group(
     )
 
 
+def _mask_parentheses(text: str) -> str:
+    """``text`` with everything inside parentheses masked, so splits ignore it."""
+    depth, masked = 0, []
+    for ch in text:
+        depth += ch == "("
+        masked.append(ch if depth == 0 else "\0")
+        depth -= ch == ")" and depth > 0
+    return "".join(masked)
+
+
+def _and_parts(text: str) -> list[str]:
+    """ "A, B and C" -> its parts (used where the parts name drugs)."""
+    masked = _mask_parentheses(text)
+    parts, start = [], 0
+    for m in re.finditer(r",\s+| and ", masked):
+        parts.append(text[start : m.start()].strip())
+        start = m.end()
+    parts.append(text[start:].strip())
+    return [p for p in parts if p]
+
+
 def _split(text: str) -> list[str]:
     """Split "A, B or C" into its alternatives; parentheses are opaque. A list that is not
     closed by "or" ("red blood cells, platelets and …") is one thing, not alternatives."""
-    depth, top = 0, []
-    for ch in text:
-        depth += ch == "("
-        depth -= ch == ")"
-        top.append(ch if depth == 0 else "\0")
-    masked = "".join(top)
+    masked = _mask_parentheses(text)
     if " or " not in masked:
         return [text]
     parts, start = [], 0
@@ -387,6 +403,8 @@ def _option(bullet: source.Bullet, among: Selection, drug_list: bool, terms: Ter
     schedule = None
     if m := cues.TRAILING_SCHEDULE.search(rest):
         schedule, rest = _schedule(m["text"], terms), rest[: m.start()]
+    if schedule is None and (m := cues.ADMINISTRATION.search(rest)):
+        rest = rest[: m.start()]
 
     # "intrathecal chemotherapy with A, B or C": the carrier's route applies to each.
     route_words = None
@@ -470,16 +488,13 @@ def _choices(
         )
         ref = ClassRef(such_as["head"], classes[0].key)
         return [replace(base, kind="drug-class", drug_class=ref, examples=examples)]
-    if drugs:  # one drug, or several named together ("A and B")
+    if drugs and len(parts := _and_parts(fragment)) > 1:
+        # "cytarabine and idarubicin (Idamycin)": each named drug, known to the tables or not.
         return [
-            replace(
-                base,
-                text=fragment if len(drugs) == 1 else m.text,
-                kind="drug",
-                drug=_drug_ref(m, fragment),
-            )
-            for m in drugs
+            c for part in parts for c in _choices(part, drug_list, terms, route_words, schedule)
         ]
+    if drugs:
+        return [replace(base, kind="drug", drug=_drug_ref(m, fragment)) for m in drugs]
     if classes:
         return [replace(base, kind="drug-class", drug_class=ClassRef(fragment, classes[0].key))]
     if procedures:

@@ -1,0 +1,281 @@
+"""The ``map`` command, driven through Flask's CLI test runner.
+
+Contract: a good page prints the Bundle (or, with ``--content``, the middle format) on stdout
+and exits 0; a bad page prints exactly one ``FILE:LINE: message`` line on stderr, nothing on
+stdout, and exits non-zero, never with a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import Result
+from flask import Flask
+
+from service import create_app
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+PAGES = FIXTURES / "pages"
+STEMS = ("all-induction", "all-maintenance")
+
+
+@pytest.fixture(autouse=True)
+def _no_config_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """create_app() reads FLASK_* variables; the expected output assumes the defaults."""
+    for name in ("FLASK_CANONICAL_BASE", "FLASK_ARTIFACT_VERSION"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def app() -> Flask:
+    return create_app({"TESTING": True})
+
+
+def run_map(app: Flask, *args: str) -> Result:
+    """``map ARGS`` through the app's CLI test runner.
+
+    The app context is pushed here because service/cli.py's command needs one and does not
+    push it itself (see test_map_runs_under_the_test_runner_without_a_pushed_app_context).
+    Pushing it is harmless once the command does.
+    """
+    with app.app_context():
+        return app.test_cli_runner().invoke(args=["map", *args])
+
+
+def describe(result: Result) -> str:
+    return (
+        f"exit code {result.exit_code}, exception {result.exception!r}\n"
+        f"--- stdout ---\n{result.stdout[:2000]}\n--- stderr ---\n{result.stderr}"
+    )
+
+
+def assert_success(result: Result) -> None:
+    assert result.exit_code == 0, describe(result)
+    assert result.exception is None, describe(result)
+
+
+def golden(stem: str) -> Any:
+    return json.loads((FIXTURES / "fhir" / f"{stem}.json").read_text(encoding="utf-8"))
+
+
+def golden_content(stem: str) -> Any:
+    return yaml.safe_load((FIXTURES / "content" / f"{stem}.yaml").read_text(encoding="utf-8"))
+
+
+def walk(value: Any) -> Iterator[tuple[str, Any]]:
+    """Every (key, value) pair in a JSON-shaped value, at any depth."""
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield key, child
+            yield from walk(child)
+    elif isinstance(value, list):
+        for child in value:
+            yield from walk(child)
+
+
+# -- good pages ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_map_prints_the_golden_bundle(app: Flask, stem: str) -> None:
+    result = run_map(app, str(PAGES / f"{stem}.txt"))
+
+    assert_success(result)
+    assert result.stderr == "", "a seed page maps without warnings"
+    bundle = json.loads(result.stdout)
+    assert bundle["resourceType"] == "Bundle"
+    assert bundle["type"] == "collection"
+    assert bundle == golden(stem), f"stdout differs from fixtures/fhir/{stem}.json"
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_map_content_prints_the_golden_middle_format_as_yaml(app: Flask, stem: str) -> None:
+    result = run_map(app, "--content", str(PAGES / f"{stem}.txt"))
+
+    assert_success(result)
+    assert yaml.safe_load(result.stdout) == golden_content(stem)
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_map_content_prints_the_golden_middle_format_as_json(app: Flask, stem: str) -> None:
+    result = run_map(app, "--content", "--format", "json", str(PAGES / f"{stem}.txt"))
+
+    assert_success(result)
+    assert json.loads(result.stdout) == golden_content(stem)
+
+
+def test_canonical_base_and_version_come_from_the_app_config() -> None:
+    app = create_app({"CANONICAL_BASE": "https://example.net/fhir", "ARTIFACT_VERSION": "2.0.0"})
+
+    result = run_map(app, str(PAGES / "all-induction.txt"))
+
+    assert_success(result)
+    bundle = json.loads(result.stdout)
+    resources = [entry["resource"] for entry in bundle["entry"]]
+    for entry in bundle["entry"]:
+        assert entry["fullUrl"].startswith("https://example.net/fhir/"), entry["fullUrl"]
+    urls = [r["url"] for r in resources if "url" in r]
+    # Medication is not a canonical resource in R4; it carries its url in an extension.
+    urls += [
+        ext["valueUri"]
+        for r in resources
+        for ext in r.get("extension", [])
+        if ext["url"] == "http://hl7.org/fhir/StructureDefinition/artifact-url"
+    ]
+    assert len(urls) == len(resources), "every resource has a url or an artifact-url extension"
+    for url in urls:
+        assert url.startswith("https://example.net/fhir/"), url
+    canonicals = [v for k, v in walk(resources) if k == "definitionCanonical"]
+    assert canonicals, "the PlanDefinition references its ActivityDefinitions"
+    for canonical in canonicals:
+        assert canonical.startswith("https://example.net/fhir/"), canonical
+        assert canonical.endswith("|2.0.0"), canonical
+    assert "https://fhir.example.org/ped" not in result.stdout, "the default base leaked"
+
+
+# -- bad input -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BadInput:
+    """A file to write (None: do not create it), the line the error must name and a word
+    the message must contain."""
+
+    data: bytes | None
+    line: Callable[[bytes], int] | int
+    says: str
+
+
+def _seed(name: str) -> bytes:
+    return (PAGES / name).read_bytes()
+
+
+def _first_lines(data: bytes, n: int) -> bytes:
+    return b"".join(data.splitlines(keepends=True)[:n])
+
+
+def _without_review_line(data: bytes) -> bytes:
+    lines = data.splitlines(keepends=True)
+    return b"".join(line for line in lines if not line.startswith(b"Last medical review:"))
+
+
+def _first_filled_line_after_title(data: bytes) -> int:
+    filled = [n for n, line in enumerate(data.decode().split("\n"), 1) if line.strip()]
+    return filled[1]
+
+
+def _within_file_on_a_filled_line(data: bytes) -> Callable[[int], bool]:
+    lines = data.decode().split("\n")
+    return lambda n: 1 <= n <= len(lines) and bool(lines[n - 1].strip())
+
+
+BAD_INPUTS: dict[str, BadInput] = {
+    "empty": BadInput(b"", 1, "empty"),
+    "whitespace-only": BadInput(b"  \n\t\n   \r\n\n  ", 1, "empty"),
+    "nul-bytes": BadInput(
+        b"Some title\nLast medical review:\n\x00\x01\x02\x00binary\n", 3, "binary"
+    ),
+    "invalid-utf8": BadInput(
+        b"Some title\nLast medical review:\n\nA paragraph with \xff\xfe in it.\n", 4, "UTF-8"
+    ),
+    "title-only": BadInput(b"Induction treatments for acute myeloid leukemia\n", 2, "review"),
+    "no-review-line": BadInput(
+        _without_review_line(_seed("all-induction.txt")), _first_filled_line_after_title, "review"
+    ),
+    "nonexistent": BadInput(None, 0, "cannot read"),
+}
+TRUNCATED = ("all-induction.txt", "all-maintenance.txt")
+
+
+def assert_one_error_line(result: Result, path: str) -> int:
+    """The failure contract; returns the line number the message names."""
+    assert result.exit_code != 0, describe(result)
+    assert result.exception is None or isinstance(result.exception, SystemExit), describe(result)
+    assert result.stdout == "", describe(result)
+    assert "Traceback" not in result.stderr, describe(result)
+    assert result.stderr.endswith("\n") and result.stderr.count("\n") == 1, describe(result)
+    match = re.fullmatch(rf"{re.escape(path)}:(\d+): (\S.*)\n", result.stderr)
+    assert match is not None, f"not 'FILE:LINE: message': {result.stderr!r}"
+    assert not match[2].startswith("Error:"), result.stderr
+    return int(match[1])
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
+def test_bad_input_is_one_error_line_naming_the_line(
+    app: Flask, tmp_path: Path, case: BadInput
+) -> None:
+    path = tmp_path / "page.txt"
+    if case.data is not None:
+        path.write_bytes(case.data)
+
+    result = run_map(app, str(path))
+
+    line = assert_one_error_line(result, str(path))
+    expected = case.line(case.data or b"") if callable(case.line) else case.line
+    assert line == expected, f"wrong line in {result.stderr!r}"
+    assert case.says.casefold() in result.stderr.casefold(), result.stderr
+
+
+@pytest.mark.parametrize("seed", TRUNCATED)
+def test_truncated_page_is_one_error_line_within_the_file(
+    app: Flask, tmp_path: Path, seed: str
+) -> None:
+    data = _first_lines(_seed(seed), 40)
+    path = tmp_path / seed
+    path.write_bytes(data)
+
+    result = run_map(app, str(path))
+
+    line = assert_one_error_line(result, str(path))
+    assert _within_file_on_a_filled_line(data)(line), (
+        f"line {line} is not a non-blank line of the 40-line file: {result.stderr!r}"
+    )
+    assert "truncated" in result.stderr, result.stderr
+
+
+def test_error_names_the_path_as_given_not_resolved(
+    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pages").mkdir()
+    (tmp_path / "pages" / "empty.txt").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+
+    result = run_map(app, "pages/../pages/empty.txt")
+
+    assert assert_one_error_line(result, "pages/../pages/empty.txt") == 1
+
+
+def test_map_runs_under_the_test_runner_without_a_pushed_app_context(app: Flask) -> None:
+    result = app.test_cli_runner().invoke(args=["map", str(PAGES / "all-induction.txt")])
+
+    assert_success(result)
+    assert json.loads(result.stdout) == golden("all-induction")
+
+
+def test_a_directory_is_one_error_line(app: Flask, tmp_path: Path) -> None:
+    result = run_map(app, str(tmp_path))
+    assert assert_one_error_line(result, str(tmp_path)) == 0
+    assert "cannot read" in result.stderr
+
+
+def test_a_control_character_is_refused_at_its_line(app: Flask, tmp_path: Path) -> None:
+    path = tmp_path / "page.txt"
+    path.write_bytes(b"Some title\nLast medical review:\n\nA paragraph with \x1b in it.\n")
+    result = run_map(app, str(path))
+    assert assert_one_error_line(result, str(path)) == 4
+    assert "control character U+001B" in result.stderr
+
+
+def test_a_bad_canonical_base_is_one_configuration_line(tmp_path: Path) -> None:
+    bad = create_app({"TESTING": True, "CANONICAL_BASE": "https://example.net/fhir/"})
+    result = bad.test_cli_runner().invoke(args=["map", str(PAGES / "all-induction.txt")])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith("configuration: canonical base must be")
+    assert result.stderr.count("\n") == 1
