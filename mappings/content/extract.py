@@ -367,29 +367,26 @@ def _mask_parentheses(text: str) -> str:
     return "".join(masked)
 
 
-def _and_parts(text: str) -> list[str]:
-    """ "A, B and C" -> its parts (used where the parts name drugs)."""
+def _parts(text: str, conjunction: str) -> list[str]:
+    """ "A, B <conjunction> C" -> its parts; parentheses are opaque."""
     masked = _mask_parentheses(text)
     parts, start = [], 0
-    for m in re.finditer(r",\s+| and ", masked):
+    for m in re.finditer(rf",\s+| {conjunction} ", masked):
         parts.append(text[start : m.start()].strip())
         start = m.end()
     parts.append(text[start:].strip())
     return [p for p in parts if p]
+
+
+def _and_parts(text: str) -> list[str]:
+    """ "A, B and C" -> its parts (used where the parts name drugs)."""
+    return _parts(text, "and")
 
 
 def _split(text: str) -> list[str]:
-    """Split "A, B or C" into its alternatives; parentheses are opaque. A list that is not
-    closed by "or" ("red blood cells, platelets and …") is one thing, not alternatives."""
-    masked = _mask_parentheses(text)
-    if " or " not in masked:
-        return [text]
-    parts, start = [], 0
-    for m in re.finditer(r",\s+| or ", masked):
-        parts.append(text[start : m.start()].strip())
-        start = m.end()
-    parts.append(text[start:].strip())
-    return [p for p in parts if p]
+    """Split "A, B or C" into its alternatives. A list that is not closed by "or" ("red
+    blood cells, platelets and …") is one thing, not alternatives."""
+    return _parts(text, "or") if " or " in _mask_parentheses(text) else [text]
 
 
 def _option(bullet: source.Bullet, among: Selection, drug_list: bool, terms: Terminology) -> Option:
