@@ -70,6 +70,7 @@ def test_header_of_both_phases() -> None:
         assert pd["reviewer"] == [{"name": "Kareem Jamani, MD, LMCC, FRCPC"}]
         disclaimer = [e for e in pd["extension"] if e["url"].endswith("/content-disclaimer")]
         assert disclaimer[0]["valueMarkdown"].startswith("The information that the Canadian")
+        assert pd["jurisdiction"] == [{"text": "Canada"}]  # no verified ISO 3166 code: text
         assert "lastReviewDate" not in pd  # blank on the page: never defaulted
         assert "date" not in pd  # no publication date on the page: never invented
 

@@ -116,4 +116,7 @@ NOT_A_DRUG_NAME = frozenset(
     "and or with to of for as such called".split()
 )
 OFFERED = _re(r"\bmay be offered\b")
+# Countries a page may name as where its content applies. No verified code exists in the
+# terminology tables for any of them, so the output carries the name as text only.
+JURISDICTIONS: tuple[str, ...] = ("Canada",)
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")

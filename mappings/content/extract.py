@@ -57,6 +57,7 @@ def extract(page: source.Page, terms: Terminology | None = None) -> PhaseContent
         duration=_span(" ".join(intro), terms),
         urgency=_urgency(sentences),
         usage=tuple(s for s in sentences if any(c.search(s) for c in cues.USAGE_CUES)),
+        jurisdiction=_jurisdiction(page),
         sections=tuple(_section(s, terms) for s in page.sections),
         reviewers=tuple(b.text for b in page.reviewers),
         citations=tuple(_citation(b.text) for b in page.citations),
@@ -137,6 +138,14 @@ def _urgency(sentences: Iterable[str]) -> Urgency | None:
         for pattern, priority in cues.URGENCY_CUES:
             if m := pattern.search(sentence):
                 return Urgency(sentence=sentence, wording=m.group(0), priority=priority)
+    return None
+
+
+def _jurisdiction(page: source.Page) -> str | None:
+    text = " ".join([*_texts(page.intro), *(t for s in page.sections for t in _texts(s.blocks))])
+    for name in cues.JURISDICTIONS:
+        if re.search(rf"\b{re.escape(name)}\b", text):
+            return name
     return None
 
 

@@ -182,6 +182,7 @@ class PhaseContent:
     duration: Span | None
     urgency: Urgency | None
     usage: tuple[str, ...]  # caveats for whoever applies the plan, verbatim sentences
+    jurisdiction: str | None  # the country the page names ("… in Canada"), as written
     sections: tuple[Section, ...]
     reviewers: tuple[str, ...]
     citations: tuple[Citation, ...]

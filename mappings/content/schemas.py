@@ -194,6 +194,7 @@ class PhaseContentSchema(_Frozen):
     duration = fields.Nested(SpanSchema, load_default=None, allow_none=True)
     urgency = fields.Nested(UrgencySchema, load_default=None, allow_none=True)
     usage = _texts()
+    jurisdiction = _optional_text()
     sections = fields.List(fields.Nested(SectionSchema), required=True)
     reviewers = _texts()
     citations = fields.List(fields.Nested(CitationSchema), load_default=list)

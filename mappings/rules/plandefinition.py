@@ -269,6 +269,7 @@ def build_plan_definition(
             ]
             if disease
             else None,
+            "jurisdiction": [{"text": content.jurisdiction}] if content.jurisdiction else None,
             "purpose": content.goal.sentence if content.goal else None,
             "usage": " ".join(content.usage) or None,
             "copyright": content.copyright.text if content.copyright else None,
