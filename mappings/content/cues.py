@@ -90,10 +90,10 @@ SCHEDULE = _re(
     r"(?P<text>(?:(?P<approx>often|usually|typically) )?(?:given )?"
     r"(?P<word>daily|weekly|monthly|yearly))\b"
 )
-# "…, often given weekly" closing a bullet: the schedule of everything before it.
-TRAILING_SCHEDULE = _re(r",\s+(?P<text>(?:(?:often|usually|typically) )?given \w+)$")
-# "…, given with chemotherapy": how, in words, but not a schedule; kept in the bullet's text.
-ADMINISTRATION = _re(r",\s+(?:(?:often|usually|typically) )?given\b.*$")
+# "…, often given weekly", "…, given intravenously": how everything before it is given.
+# Read for a schedule and a route; other words ("given with chemotherapy") stay in the
+# bullet's text only.
+ADMINISTRATION = _re(r",\s+(?P<text>(?:(?:often|usually|typically) )?given\b.*)$")
 CONDITION = _re(r"\b(?P<text>if (?:the|your|a|an) [^.()]+?)\s*(?:\(|[.,;]|$)")
 AFTER_FAILURE = _re(r"^(?P<after>If (?:this|that|it) (?:doesn't|does not|didn't|did not) work)\b")
 PURPOSE = _re(r"\s+to\s+(?!the\b|a\b|an\b|your\b)(?P<purpose>[a-z].*)$")

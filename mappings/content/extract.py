@@ -406,14 +406,11 @@ def _option(bullet: source.Bullet, among: Selection, drug_list: bool, terms: Ter
     purpose = None
     if m := cues.PURPOSE.search(rest):
         purpose, rest = m["purpose"], rest[: m.start()]
-    schedule = None
-    if m := cues.TRAILING_SCHEDULE.search(rest):
-        schedule, rest = _schedule(m["text"], terms), rest[: m.start()]
-    if schedule is None and (m := cues.ADMINISTRATION.search(rest)):
-        rest = rest[: m.start()]
+    schedule, route_words = None, None
+    if m := cues.ADMINISTRATION.search(rest):
+        schedule, route_words, rest = _schedule(m["text"], terms), m["text"], rest[: m.start()]
 
     # "intrathecal chemotherapy with A, B or C": the carrier's route applies to each.
-    route_words = None
     if (m := cues.CARRIER.match(rest)) and any(x.kind == "route" for x in terms.find(m["carrier"])):
         route_words, rest = m["carrier"], m["list"]
 
@@ -472,7 +469,11 @@ def _choices(
     schedule: Schedule | None,
 ) -> list[Choice]:
     found = terms.find(fragment)
-    route, route_text = _route(route_words or fragment, terms)
+    # Route words outside the fragment (a carrier, a ", given …" clause) apply to it;
+    # otherwise the fragment's own.
+    route, route_text = _route(route_words, terms) if route_words else (None, None)
+    if route is None:
+        route, route_text = _route(fragment, terms)
     dose = m["dose"] + "-dose" if (m := cues.DOSE.search(fragment)) else None
     # What the fragment says about how, shared by whatever it turns out to offer.
     base = Choice(
