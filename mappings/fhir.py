@@ -9,6 +9,7 @@ are validated with the R4B models *and* refused if they use an R4B-only element.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from functools import cache
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -73,3 +74,24 @@ def validate(resource: Mapping[str, Any]) -> None:
     except ValidationError as e:
         problems = [(".".join(str(p) for p in err["loc"]), err["msg"]) for err in e.errors()]
         raise InvalidResource(resource_type, problems) from None
+
+
+@cache
+def _element_names(resource_type: str, flag: str) -> frozenset[str]:
+    model = get_fhir_model_class(resource_type)
+    names = set()
+    for field in model.model_fields.values():
+        extra = field.json_schema_extra
+        if isinstance(extra, dict) and extra.get(flag) and field.alias:
+            names.add(field.alias)
+    return frozenset(names)
+
+
+def summary_elements(resource_type: str) -> frozenset[str]:
+    """Top-level elements the release marks "summary" (what ``_summary=true`` keeps)."""
+    return _element_names(resource_type, "summary_element_property")
+
+
+def required_elements(resource_type: str) -> frozenset[str]:
+    """Top-level elements with a minimum cardinality of 1 (kept by every subset)."""
+    return _element_names(resource_type, "element_required")

@@ -1,0 +1,250 @@
+"""A search request, parsed: what to match (``Clause``) and how to return it.
+
+Parsing is independent of the web framework: it takes the request's (name, value) pairs.
+Values the server cannot honour raise ``SearchError`` (a 400 at the edge). Parameters it
+does not know are rejected when the client asked for strict handling and ignored
+otherwise; either way the caller learns which parameters were applied, so the self link
+can say so.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from .params import PARAMETERS, SORT_KEYS, SearchParam
+from .values import DateRange, date_range, normalise
+
+DEFAULT_COUNT = 20
+MAX_COUNT = 200
+
+DATE_PREFIXES = ("eq", "ne", "lt", "gt", "le", "ge", "sa", "eb", "ap")
+SUMMARY_MODES = ("true", "false", "text", "data", "count")
+
+# Result parameters, handled by ``ResultSchema``; ``_format`` belongs to content negotiation.
+RESULT_PARAMETERS = frozenset({"_count", "_offset", "_sort", "_summary", "_elements", "_total"})
+IGNORED_HERE = frozenset({"_format", "_pretty"})
+
+
+class SearchError(ValueError):
+    """A search the server understands but cannot run as asked (HTTP 400)."""
+
+
+@dataclass(frozen=True)
+class Token:
+    """``code``, ``system|code``, ``|code`` (no system) or ``system|`` (any code)."""
+
+    system: str | None
+    code: str | None
+
+
+@dataclass(frozen=True)
+class DatePredicate:
+    prefix: str
+    range: DateRange
+
+
+Value = str | Token | DatePredicate | bool
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One parameter occurrence: its values are ORed; clauses are ANDed."""
+
+    param: SearchParam
+    modifier: str | None
+    values: tuple[Value, ...]
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    resource_type: str
+    clauses: tuple[Clause, ...] = ()
+    sort: tuple[tuple[str, bool], ...] = ()
+    count: int = DEFAULT_COUNT
+    offset: int = 0
+    summary: str | None = None
+    elements: tuple[str, ...] | None = None
+    total: str = "accurate"
+
+
+@dataclass(frozen=True)
+class ParsedSearch:
+    query: SearchQuery
+    applied: tuple[tuple[str, str], ...]
+    """(name, value) of every search parameter used, in request order."""
+    ignored: tuple[str, ...]
+
+
+def _split(text: str, separator: str) -> list[str]:
+    """Split on ``separator`` where it is not escaped by a backslash; escapes are kept for
+    the next level of parsing (``,`` between values, then ``$`` and ``|`` inside one)."""
+    parts, start, i = [], 0, 0
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+            continue
+        if text[i] == separator:
+            parts.append(text[start:i])
+            start = i + 1
+        i += 1
+    parts.append(text[start:])
+    return parts
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\([,$|\\])", r"\1", text)
+
+
+def _token(text: str) -> Token:
+    pieces = _split(text, "|")
+    if len(pieces) == 1:
+        return Token(None, _unescape(pieces[0]))
+    if len(pieces) != 2:
+        raise SearchError(f"token {text!r} has more than one '|'")
+    system, code = (_unescape(p) for p in pieces)
+    if not system and not code:
+        raise SearchError("token '|' names neither a system nor a code")
+    return Token(system, code or None)
+
+
+def _date(text: str) -> DatePredicate:
+    prefix, rest = ("eq", text)
+    if text[:2] in DATE_PREFIXES and not text[:2].isdigit():
+        prefix, rest = text[:2], text[2:]
+    try:
+        return DatePredicate(prefix, date_range(rest))
+    except ValueError as e:
+        raise SearchError(str(e)) from None
+
+
+def _values(param: SearchParam, modifier: str | None, raw: str) -> tuple[Value, ...]:
+    if modifier == "missing":
+        if raw not in ("true", "false"):
+            raise SearchError(f"{param.name}:missing takes true or false, not {raw!r}")
+        return (raw == "true",)
+    values: list[Value] = []
+    for item in _split(raw, ","):
+        if item == "":
+            raise SearchError(f"{param.name} has an empty value")
+        if param.type == "token":
+            values.append(_token(item))
+        elif param.type == "date":
+            values.append(_date(_unescape(item)))
+        elif param.type == "composite":
+            parts = _split(item, "$")
+            if len(parts) != 2:
+                raise SearchError(f"{param.name} takes type$value, not {item!r}")
+            forms = [_token(p) for p in parts]
+            values.append("$".join(_token_form(t) for t in forms))
+        else:
+            values.append(_unescape(item))
+    return tuple(values)
+
+
+def _token_form(token: Token) -> str:
+    """The composite index's spelling of a token (``code``, ``system|code``, ``|code``)."""
+    if token.code is None:
+        raise SearchError("a composite value needs a code in each component")
+    if token.system is None:
+        return token.code
+    return f"{token.system}|{token.code}"
+
+
+class _SortField(fields.String):
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        keys = []
+        for key in text.split(","):
+            key = key.strip()
+            if not key:
+                raise ValidationError("empty sort key")
+            keys.append((key.lstrip("-"), key.startswith("-")))
+        return tuple(keys)
+
+
+class _ElementsField(fields.String):
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        names = tuple(name.strip() for name in text.split(",") if name.strip())
+        if not names:
+            raise ValidationError("names no element")
+        return names
+
+
+class ResultSchema(Schema):
+    """The result parameters: how many, which page, in what order, how much of each."""
+
+    _count = fields.Integer(validate=validate.Range(min=0, max=MAX_COUNT), load_default=None)
+    _offset = fields.Integer(validate=validate.Range(min=0), load_default=0)
+    _sort = _SortField(load_default=())
+    _summary = fields.String(validate=validate.OneOf(SUMMARY_MODES), load_default=None)
+    _elements = _ElementsField(load_default=None)
+    _total = fields.String(
+        validate=validate.OneOf(("none", "estimate", "accurate")), load_default="accurate"
+    )
+
+
+def parse_search(
+    resource_type: str,
+    pairs: Iterable[tuple[str, str]],
+    *,
+    strict: bool = False,
+    default_count: int = DEFAULT_COUNT,
+) -> ParsedSearch:
+    params = PARAMETERS[resource_type]
+    clauses: list[Clause] = []
+    applied: list[tuple[str, str]] = []
+    ignored: list[str] = []
+    result: dict[str, str] = {}
+    for name, raw in pairs:
+        if name in IGNORED_HERE:
+            continue
+        if name in RESULT_PARAMETERS:
+            if name in result:
+                raise SearchError(f"{name} is given more than once")
+            result[name] = raw
+            continue
+        base, _, modifier = name.partition(":")
+        param = params.get(base)
+        if param is None:
+            if strict:
+                raise SearchError(f"unknown search parameter {base!r} for {resource_type}")
+            ignored.append(name)
+            continue
+        if modifier and modifier not in param.modifiers:
+            raise SearchError(f"modifier :{modifier} is not supported on {base} ({param.type})")
+        clauses.append(Clause(param, modifier or None, _values(param, modifier or None, raw)))
+        applied.append((name, raw))
+    try:
+        options = ResultSchema().load(result)
+    except ValidationError as e:
+        name, problems = next(iter(e.normalized_messages().items()))
+        raise SearchError(f"{name}: {' '.join(map(str, problems))}") from None
+    for key, _descending in options["_sort"]:
+        if key not in SORT_KEYS[resource_type]:
+            raise SearchError(
+                f"cannot sort {resource_type} by {key!r}; "
+                f"supported: {', '.join(sorted(SORT_KEYS[resource_type]))}"
+            )
+    count = options["_count"]
+    query = SearchQuery(
+        resource_type=resource_type,
+        clauses=tuple(clauses),
+        sort=options["_sort"],
+        count=default_count if count is None else count,
+        offset=options["_offset"],
+        summary=options["_summary"],
+        elements=options["_elements"],
+        total=options["_total"],
+    )
+    return ParsedSearch(query, tuple(applied), tuple(ignored))
+
+
+def string_key(value: str) -> str:
+    """The normalised form a string search value is compared in."""
+    return normalise(value)

@@ -1,0 +1,9 @@
+"""Persistence: versioned resources, their search index, and the SQL that searches them.
+
+Knows FHIR search (``service.search``) but neither the web layer nor the mapping rules.
+"""
+
+from .engine import make_engine
+from .store import Page, Store, StoredResource, StoreUnavailable, WriteOutcome
+
+__all__ = ["Page", "Store", "StoreUnavailable", "StoredResource", "WriteOutcome", "make_engine"]

@@ -1,0 +1,348 @@
+"""The resource store: versioned FHIR resources kept as the JSON bytes that are served.
+
+Writes take a whole batch in one transaction: all of it lands or none of it does.
+Content identical to the current version creates no new version. Reads and searches
+return stored bytes untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
+from sqlalchemy.exc import OperationalError
+
+from service.search.params import index_entries
+from service.search.query import SearchQuery
+from service.search.values import date_range, instant_key, normalise
+
+from . import schema
+from .sql import search_conditions, sort_columns
+
+Resource = Mapping[str, Any]
+
+
+class StoreUnavailable(RuntimeError):
+    """The database cannot be reached or refused the operation for operational reasons."""
+
+
+@dataclass(frozen=True)
+class StoredResource:
+    resource_type: str
+    id: str
+    version_id: int
+    last_updated: str
+    """``meta.lastUpdated`` as served (FHIR instant)."""
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Page:
+    total: int | None
+    items: tuple[StoredResource, ...]
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    resource_type: str
+    id: str
+    version_id: int
+    last_updated: str
+    action: Literal["created", "updated", "unchanged"]
+
+
+def _now() -> datetime:
+    moment = datetime.now(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def _served_instant(key: str) -> str:
+    """Store key (``YYYY-MM-DDTHH:MM:SS.ffffff``, UTC) -> FHIR instant with milliseconds."""
+    return f"{key[:23]}Z"
+
+
+def content_hash(resource: Resource) -> str:
+    """Hash of the content, ignoring what the server itself assigns (version, timestamp)."""
+    meta = {k: v for k, v in resource.get("meta", {}).items() if k not in ("versionId", "lastUpdated")}
+    content = {k: v for k, v in resource.items() if k != "meta"}
+    if meta:
+        content["meta"] = meta
+    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _serialize(resource: Resource, version_id: int, last_updated: str) -> bytes:
+    meta = {k: v for k, v in resource.get("meta", {}).items() if k not in ("versionId", "lastUpdated")}
+    stored: dict[str, Any] = {
+        "resourceType": resource["resourceType"],
+        "id": resource["id"],
+        "meta": {"versionId": str(version_id), "lastUpdated": last_updated, **meta},
+    }
+    stored.update((k, v) for k, v in resource.items() if k not in stored)
+    return json.dumps(stored, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _sort_values(resource: Resource) -> dict[str, str | None]:
+    title = resource.get("title")
+    date = resource.get("date")
+    version = resource.get("version")
+    return {
+        "sort_title": normalise(title)[: schema.KEY_LENGTH] if isinstance(title, str) else None,
+        "sort_date": instant_key_of(date) if isinstance(date, str) else None,
+        "sort_version": version[: schema.KEY_LENGTH] if isinstance(version, str) else None,
+    }
+
+
+def instant_key_of(date: str) -> str | None:
+    try:
+        return date_range(date).low
+    except ValueError:
+        return None
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def create_schema(self) -> None:
+        with _operational():
+            schema.metadata.create_all(self.engine)
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def read(self, resource_type: str, resource_id: str) -> StoredResource | None:
+        v = schema.versions
+        c = schema.current
+        statement = (
+            select(v.c.version_id, v.c.last_updated, v.c.body)
+            .select_from(c.join(v, and_(
+                v.c.res_type == c.c.res_type,
+                v.c.res_id == c.c.res_id,
+                v.c.version_id == c.c.version_id,
+            )))  # fmt: skip
+            .where(c.c.res_type == resource_type, c.c.res_id == resource_id)
+        )
+        with _operational(), self.engine.connect() as connection:
+            row = connection.execute(statement).first()
+        if row is None:
+            return None
+        return StoredResource(
+            resource_type, resource_id, row.version_id, _served_instant(row.last_updated), row.body
+        )
+
+    def vread(self, resource_type: str, resource_id: str, version_id: int) -> StoredResource | None:
+        v = schema.versions
+        statement = select(v.c.last_updated, v.c.body).where(
+            v.c.res_type == resource_type, v.c.res_id == resource_id, v.c.version_id == version_id
+        )
+        with _operational(), self.engine.connect() as connection:
+            row = connection.execute(statement).first()
+        if row is None:
+            return None
+        return StoredResource(
+            resource_type, resource_id, version_id, _served_instant(row.last_updated), row.body
+        )
+
+    def exists(self, resource_type: str, resource_id: str) -> bool:
+        c = schema.current
+        statement = select(c.c.version_id).where(
+            c.c.res_type == resource_type, c.c.res_id == resource_id
+        )
+        with _operational(), self.engine.connect() as connection:
+            return connection.execute(statement).first() is not None
+
+    def history(
+        self,
+        resource_type: str,
+        resource_id: str | None,
+        *,
+        since: str | None = None,
+        count: int,
+        offset: int,
+    ) -> Page:
+        """Versions, newest first: of one resource, or of every resource of the type."""
+        v = schema.versions
+        conditions = [v.c.res_type == resource_type]
+        if resource_id is not None:
+            conditions.append(v.c.res_id == resource_id)
+        if since is not None:
+            conditions.append(v.c.last_updated >= since)
+        rows_statement = (
+            select(v.c.res_id, v.c.version_id, v.c.last_updated, v.c.body)
+            .where(*conditions)
+            .order_by(v.c.last_updated.desc(), v.c.res_id, v.c.version_id.desc())
+            .limit(count)
+            .offset(offset)
+        )
+        count_statement = select(func.count()).select_from(v).where(*conditions)
+        with _operational(), self.engine.connect() as connection:
+            total = connection.execute(count_statement).scalar_one()
+            rows = connection.execute(rows_statement).all() if count else []
+        items = tuple(
+            StoredResource(
+                resource_type, r.res_id, r.version_id, _served_instant(r.last_updated), r.body
+            )
+            for r in rows
+        )
+        return Page(total, items, offset + len(items) < total)
+
+    def search(self, query: SearchQuery) -> Page:
+        c = schema.current
+        v = schema.versions
+        conditions = [c.c.res_type == query.resource_type, *search_conditions(query)]
+        count_statement = select(func.count()).select_from(c).where(*conditions)
+        rows_statement = (
+            select(c.c.res_id, v.c.version_id, v.c.last_updated, v.c.body)
+            .select_from(c.join(v, and_(
+                v.c.res_type == c.c.res_type,
+                v.c.res_id == c.c.res_id,
+                v.c.version_id == c.c.version_id,
+            )))  # fmt: skip
+            .where(*conditions)
+            .order_by(*sort_columns(query))
+            .offset(query.offset)
+        )
+        with _operational(), self.engine.connect() as connection:
+            total = (
+                connection.execute(count_statement).scalar_one()
+                if query.total != "none" or query.count == 0
+                else None
+            )
+            rows = (
+                connection.execute(rows_statement.limit(query.count + 1)).all()
+                if query.count
+                else []
+            )
+        has_more = len(rows) > query.count
+        items = tuple(
+            StoredResource(
+                query.resource_type,
+                r.res_id,
+                r.version_id,
+                _served_instant(r.last_updated),
+                r.body,
+            )
+            for r in rows[: query.count]
+        )
+        return Page(total, items, has_more)
+
+    # --- writes --------------------------------------------------------------------------
+
+    def put(self, resources: Sequence[Resource]) -> list[WriteOutcome]:
+        """Store every resource as its next version, in one transaction.
+
+        A resource whose content equals its current version is left alone. Resources
+        must already be valid; each needs ``resourceType`` and ``id``, and a (type, id)
+        may appear only once in a batch.
+        """
+        seen: set[tuple[str, str]] = set()
+        for resource in resources:
+            key = (resource["resourceType"], resource["id"])
+            if key in seen:
+                raise ValueError(f"{key[0]}/{key[1]} appears twice in one write")
+            seen.add(key)
+        moment = _now()
+        key_time = instant_key(moment)
+        served = _served_instant(key_time)
+        outcomes: list[WriteOutcome] = []
+        with _operational(), self.engine.begin() as connection:
+            for resource in resources:
+                outcomes.append(self._put_one(connection, resource, key_time, served))
+        return outcomes
+
+    def _put_one(
+        self, connection: Connection, resource: Resource, key_time: str, served: str
+    ) -> WriteOutcome:
+        c = schema.current
+        resource_type, resource_id = resource["resourceType"], resource["id"]
+        digest = content_hash(resource)
+        row = connection.execute(
+            select(c.c.version_id, c.c.content_hash, c.c.last_updated).where(
+                c.c.res_type == resource_type, c.c.res_id == resource_id
+            )
+        ).first()
+        if row is not None and row.content_hash == digest:
+            return WriteOutcome(
+                resource_type,
+                resource_id,
+                row.version_id,
+                _served_instant(row.last_updated),
+                "unchanged",
+            )
+        version_id = 1 if row is None else row.version_id + 1
+        connection.execute(
+            insert(schema.versions).values(
+                res_type=resource_type,
+                res_id=resource_id,
+                version_id=version_id,
+                last_updated=key_time,
+                content_hash=digest,
+                body=_serialize(resource, version_id, served),
+            )
+        )
+        pointer = {
+            "version_id": version_id,
+            "last_updated": key_time,
+            "content_hash": digest,
+            **_sort_values(resource),
+        }
+        if row is None:
+            connection.execute(
+                insert(c).values(res_type=resource_type, res_id=resource_id, **pointer)
+            )
+        else:
+            connection.execute(
+                update(c)
+                .where(c.c.res_type == resource_type, c.c.res_id == resource_id)
+                .values(**pointer)
+            )
+            connection.execute(
+                delete(schema.search_index).where(
+                    schema.search_index.c.res_type == resource_type,
+                    schema.search_index.c.res_id == resource_id,
+                )
+            )
+        rows = [_index_row(resource_type, resource_id, entry) for entry in index_entries(resource)]
+        if rows:
+            connection.execute(insert(schema.search_index), rows)
+        return WriteOutcome(
+            resource_type, resource_id, version_id, served, "created" if row is None else "updated"
+        )
+
+    def counts(self) -> dict[str, int]:
+        c = schema.current
+        statement = select(c.c.res_type, func.count()).group_by(c.c.res_type)
+        with _operational(), self.engine.connect() as connection:
+            return {t: n for t, n in connection.execute(statement).all()}
+
+
+def _index_row(resource_type: str, resource_id: str, entry: Any) -> dict[str, Any]:
+    basis = entry.norm if entry.norm is not None else entry.value
+    return {
+        "res_type": resource_type,
+        "res_id": resource_id,
+        "param": entry.param,
+        "key": basis[: schema.KEY_LENGTH] if basis is not None else None,
+        "system": entry.system,
+        "value": entry.value,
+        "norm": entry.norm,
+        "low": entry.low,
+        "high": entry.high,
+    }
+
+
+@contextmanager
+def _operational() -> Iterator[None]:
+    """Turn the driver's operational failures (database gone, disk full, read-only) into
+    ``StoreUnavailable``, so callers handle one exception."""
+    try:
+        yield
+    except OperationalError as e:
+        raise StoreUnavailable(str(e.orig) if e.orig is not None else str(e)) from e
