@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
 
-.PHONY: test lint check-types check-imports pytest bench goldens clean
+.PHONY: test serve lint check-types check-imports pytest bench bench-serve goldens clean
 
 # The venv is rebuilt whenever the pinned dependencies change.
 $(BIN)/.installed: pyproject.toml constraints.txt
@@ -31,6 +31,12 @@ pytest: $(BIN)/.installed validators/node_modules/.installed
 	$(BIN)/pytest
 
 test: lint check-types check-imports pytest
+
+# Load the fixtures into the embedded store (instance/ped.sqlite3; nothing is loaded twice),
+# then serve the API with gunicorn at http://127.0.0.1:$(PORT)/fhir.
+serve: $(BIN)/.installed
+	$(BIN)/flask --app wsgi load fixtures/
+	PORT=$(PORT) $(BIN)/gunicorn --config gunicorn.conf.py wsgi:app
 
 # Regenerate fixtures/content and fixtures/fhir from fixtures/pages. On purpose only:
 # review the diff before committing it.

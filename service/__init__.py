@@ -11,13 +11,22 @@ from mappings.rules import DEFAULT_BASE
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
-    app.config.from_mapping(CANONICAL_BASE=DEFAULT_BASE, ARTIFACT_VERSION="1.0.0")
+    app.config.from_mapping(
+        CANONICAL_BASE=DEFAULT_BASE,
+        ARTIFACT_VERSION="1.0.0",
+        DATABASE_URL=None,  # None: a SQLite file in the instance folder
+        API_TOKEN=None,  # None: writes are refused
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+    )
     # FLASK_CANONICAL_BASE, FLASK_ARTIFACT_VERSION, … from the environment.
     app.config.from_prefixed_env()
     if test_config is not None:
         app.config.from_mapping(test_config)
 
-    from . import cli
+    from . import api, cli, health, storage
 
+    storage.init_app(app)
+    api.init_app(app)
+    health.init_app(app)
     cli.init_app(app)
     return app

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from collections import Counter
 from pathlib import Path
 from typing import NoReturn
 
@@ -14,6 +16,9 @@ from mappings.content import dumps_json, dumps_yaml
 from mappings.pipeline import map_page
 from mappings.rules import MappingConfig
 from mappings.source import PageError
+from service.loading import LoadError, expand, merge, read_file
+from service.storage import get_store
+from service.store import StoreUnavailable
 
 
 def mapping_config() -> MappingConfig:
@@ -67,5 +72,48 @@ def map_command(page: Path, as_content: bool, fmt: str) -> None:
         click.echo(json.dumps(mapped.bundle, indent=2, ensure_ascii=False))
 
 
+@click.command("load")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@with_appcontext
+def load_command(paths: tuple[Path, ...]) -> None:
+    """Load pages (.txt), middle-format content (.yaml/.json) and FHIR Bundles or
+    resources (.json) into the store. Directories are searched recursively.
+
+    Everything is mapped and validated first, then written in one transaction: on any
+    error nothing is written. Content identical to what is stored creates no new version.
+    """
+    try:
+        config = mapping_config()
+    except ValueError as e:
+        _fail(f"configuration: {e}")
+    try:
+        files = expand(paths)
+        inputs = []
+        with click.progressbar(
+            files, label="mapping", file=sys.stderr, hidden=not sys.stderr.isatty()
+        ) as bar:
+            for path in bar:
+                inputs.append(read_file(path, config))
+        resources = merge(inputs)
+    except LoadError as e:
+        _fail(str(e))
+    for loaded in inputs:
+        for warning in loaded.warnings:
+            click.echo(f"{loaded.source}: warning: {warning}", err=True)
+    try:
+        outcomes = get_store().put(resources)
+    except StoreUnavailable as e:
+        _fail(f"database: {e} (nothing was written)")
+    actions = Counter(o.action for o in outcomes)
+    types = Counter(o.resource_type for o in outcomes)
+    click.echo(
+        f"loaded {len(files)} files: {len(outcomes)} resources "
+        f"({', '.join(f'{n} {t}' for t, n in sorted(types.items()))}); "
+        f"{actions['created']} created, {actions['updated']} updated, "
+        f"{actions['unchanged']} unchanged"
+    )
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(map_command)
+    app.cli.add_command(load_command)

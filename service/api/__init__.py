@@ -1,0 +1,29 @@
+"""The FHIR REST API under ``/fhir``: routing registry, negotiation, views, errors."""
+
+from __future__ import annotations
+
+from flask import Flask, g, request
+from flask_cors import CORS
+
+from . import errors
+from .negotiation import negotiate
+from .registry import blueprint
+
+# Headers a browser-based widget may read from a cross-origin GET.
+EXPOSED_HEADERS = ["ETag", "Last-Modified", "Location", "Content-Location"]
+
+
+def _negotiate() -> None:
+    g.negotiated = negotiate(request.args.get("_format"), list(request.accept_mimetypes))
+
+
+def init_app(app: Flask) -> None:
+    errors.init_app(app)
+    bp = blueprint()
+    bp.before_request(_negotiate)
+    app.register_blueprint(bp)
+    CORS(
+        app,
+        resources={r"/fhir/*": {"origins": "*", "methods": ["GET", "HEAD", "OPTIONS"]}},
+        expose_headers=EXPOSED_HEADERS,
+    )

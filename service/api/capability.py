@@ -1,0 +1,113 @@
+"""The CapabilityStatement, generated from the routing registry, the search parameter
+registry and the format registry: it lists what the server does, and only that."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib.metadata import version
+from typing import Any, Protocol
+
+from mappings.fhir import FHIR_VERSION
+from service.search.params import PARAMETERS, SORT_KEYS
+
+from .negotiation import FORMATS
+
+# When this description of the API last changed; bump it with the routes.
+REVISED = "2026-11-21"
+
+RESULT_PARAMETERS = (
+    ("_count", "number", "Page size (default 20, at most 200); 0 returns only the total"),
+    ("_offset", "number", "Position of the first entry; paging links carry it"),
+    ("_summary", "token", "true | text | data | count | false"),
+    ("_elements", "string", "Top-level elements to return (id, meta, mandatory always kept)"),
+    ("_total", "token", "none | estimate | accurate (default: accurate)"),
+)
+
+
+class RouteLike(Protocol):
+    @property
+    def interaction(self) -> str | None: ...
+    @property
+    def operation(self) -> str | None: ...
+
+
+def capability_statement(routes: Sequence[RouteLike], base: str, canonical_base: str) -> dict[str, Any]:
+    interactions = [r.interaction for r in routes if r.interaction]
+    operations = [r.operation for r in routes if r.operation]
+    software_version = version("ped-fhir")
+    resources = []
+    for resource_type, params in PARAMETERS.items():
+        sorts = ", ".join(sorted(SORT_KEYS[resource_type]))
+        search_params = [
+            {
+                key: value
+                for key, value in (
+                    ("name", p.name),
+                    ("definition", p.definition),
+                    ("type", p.type),
+                    ("documentation", f"{p.documentation}. Modifiers: "
+                     f"{', '.join(sorted(p.modifiers)) or 'none'}."),
+                )
+                if value
+            }
+            for p in params.values()
+        ]  # fmt: skip
+        search_params += [
+            {"name": name, "type": kind, "documentation": doc}
+            for name, kind, doc in RESULT_PARAMETERS
+        ]
+        search_params.append(
+            {"name": "_sort", "type": "string", "documentation": f"Sort keys: {sorts} "
+             "(prefix - for descending)"}
+        )  # fmt: skip
+        resources.append(
+            {
+                "type": resource_type,
+                "profile": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",
+                "interaction": [{"code": code} for code in dict.fromkeys(interactions)],
+                "versioning": "versioned",
+                "readHistory": True,
+                "updateCreate": False,
+                "conditionalCreate": False,
+                "conditionalRead": "not-supported",
+                "conditionalUpdate": False,
+                "conditionalDelete": "not-supported",
+                "searchParam": search_params,
+            }
+        )
+    return {
+        "resourceType": "CapabilityStatement",
+        "id": "ped-fhir",
+        "url": f"{canonical_base}/CapabilityStatement/ped-fhir",
+        "version": software_version,
+        "name": "PatientEducationFhirServer",
+        "title": "Patient-education structured content (FHIR R4)",
+        "status": "active",
+        "experimental": False,
+        "date": REVISED,
+        "publisher": "ped-fhir",
+        "description": "Read-only FHIR R4 server for cancer patient-education content: "
+        "PlanDefinitions per treatment phase, ActivityDefinitions, Medications.",
+        "kind": "instance",
+        "software": {"name": "ped-fhir", "version": software_version},
+        "implementation": {"description": "ped-fhir", "url": base},
+        "fhirVersion": FHIR_VERSION,
+        "format": [f.media_type for f in FORMATS] + [f.name for f in FORMATS],
+        "rest": [
+            {
+                "mode": "server",
+                "documentation": "Reads and searches are public; the $import operation "
+                "requires Authorization: Bearer with the configured token. Unknown search "
+                "parameters are ignored unless the request sends Prefer: handling=strict.",
+                "security": {
+                    "cors": True,
+                    "description": "CORS for GET. Writes need a Bearer token.",
+                },
+                "resource": resources,
+                "operation": [
+                    {"name": name, "definition": f"{canonical_base}/OperationDefinition/{name}"}
+                    for name in operations
+                ],
+            }
+        ],
+    }

@@ -1,0 +1,129 @@
+"""Every error the API returns is an OperationOutcome, rendered here and nowhere else.
+
+Views and lower layers raise ``FhirError`` (or let werkzeug raise its HTTP exceptions);
+the handlers registered by ``init_app`` turn each into an OperationOutcome body with the
+right status and headers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+
+from flask import Flask, Response
+from werkzeug.exceptions import HTTPException
+
+from service.store import StoreUnavailable
+
+JSON_MEDIA_TYPE = "application/fhir+json; charset=utf-8"
+
+# HTTP status -> OperationOutcome issue type, for errors werkzeug raises itself.
+_ISSUE_TYPES = {
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    406: "not-supported",
+    409: "conflict",
+    410: "deleted",
+    413: "too-costly",
+    415: "not-supported",
+    422: "processing",
+    503: "transient",
+}
+
+log = logging.getLogger(__name__)
+
+
+class FhirError(Exception):
+    """An error for the client: HTTP ``status``, an issue ``code`` and what went wrong."""
+
+    def __init__(
+        self,
+        status: int,
+        diagnostics: str,
+        code: str | None = None,
+        *,
+        expression: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(diagnostics)
+        self.status = status
+        self.diagnostics = diagnostics
+        self.code = code or _ISSUE_TYPES.get(status, "processing")
+        self.expression = expression
+        self.headers = dict(headers or {})
+
+
+def operation_outcome(
+    issues: list[tuple[str, str, str, str | None]],
+) -> dict[str, object]:
+    """An OperationOutcome from (severity, code, diagnostics, expression) tuples."""
+    rendered = []
+    for severity, code, diagnostics, expression in issues:
+        issue: dict[str, object] = {"severity": severity, "code": code, "diagnostics": diagnostics}
+        if expression:
+            issue["expression"] = [expression]
+        rendered.append(issue)
+    return {"resourceType": "OperationOutcome", "issue": rendered}
+
+
+def outcome_response(
+    status: int,
+    code: str,
+    diagnostics: str,
+    *,
+    expression: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    body = operation_outcome([("error", code, diagnostics, expression)])
+    response = Response(
+        json.dumps(body, ensure_ascii=False), status=status, content_type=JSON_MEDIA_TYPE
+    )
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _fhir_error(error: FhirError) -> Response:
+    return outcome_response(
+        error.status,
+        error.code,
+        error.diagnostics,
+        expression=error.expression,
+        headers=error.headers,
+    )
+
+
+def _http_error(error: HTTPException) -> Response:
+    status = error.code or 500
+    headers = {k: v for k, v in error.get_headers() if k.lower() not in ("content-type",)}
+    diagnostics = error.description or error.name
+    if status == 405:
+        diagnostics = f"{error.name}: this endpoint allows {headers.get('Allow', 'no method')}"
+    return outcome_response(status, _ISSUE_TYPES.get(status, "processing"), diagnostics,
+                            headers=headers)  # fmt: skip
+
+
+def _unavailable(error: StoreUnavailable) -> Response:
+    log.warning("store unavailable: %s", error)
+    return outcome_response(
+        503,
+        "transient",
+        "the database is unavailable; try again shortly",
+        headers={"Retry-After": "5"},
+    )
+
+
+def _unexpected(error: Exception) -> Response:
+    log.exception("unhandled error", exc_info=error)
+    return outcome_response(500, "exception", "internal error; it has been logged")
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(FhirError, _fhir_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(StoreUnavailable, _unavailable)
+    app.register_error_handler(Exception, _unexpected)

@@ -1,0 +1,83 @@
+"""``POST /fhir/$import``: map, validate and store a page, middle-format content, or FHIR.
+
+The body's content type says what it is. Writes need ``Authorization: Bearer <token>``
+matching ``API_TOKEN``; with no token configured every write is refused.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import Response, current_app, request
+
+from mappings.rules import MappingConfig
+from service.loading import Kind, LoadError, read_bytes
+from service.storage import get_store
+
+from . import bundles
+from .errors import FhirError, operation_outcome
+from .views import fhir_base, reply
+
+BODY_KINDS: dict[str, Kind | None] = {
+    "text/plain": "page",
+    "application/yaml": "content",
+    "application/x-yaml": "content",
+    "text/yaml": "content",
+    "application/json": None,  # middle format or FHIR: the document says which
+    "application/fhir+json": "fhir",
+}
+
+
+def _authorize() -> None:
+    token = current_app.config.get("API_TOKEN")
+    if not token:
+        raise FhirError(403, "writes are disabled: no API token is configured", "forbidden")
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        presented.strip().encode(), str(token).encode()
+    ):
+        raise FhirError(
+            401,
+            "a valid Authorization: Bearer token is required",
+            "login",
+            headers={"WWW-Authenticate": 'Bearer realm="ped-fhir"'},
+        )
+
+
+def import_content() -> Response:
+    _authorize()
+    mimetype = request.mimetype
+    if mimetype not in BODY_KINDS:
+        raise FhirError(
+            415,
+            f"cannot import {mimetype or 'a body without content type'}; send one of "
+            + ", ".join(BODY_KINDS),
+        )
+    config = MappingConfig(
+        base=current_app.config["CANONICAL_BASE"], version=current_app.config["ARTIFACT_VERSION"]
+    )
+    try:
+        loaded = read_bytes("body", request.get_data(), BODY_KINDS[mimetype], config)
+    except LoadError as e:
+        raise FhirError(400, str(e), "invalid") from None
+    outcomes = get_store().put(loaded.resources)
+    base = fhir_base()
+    warnings = (
+        operation_outcome([("warning", "informational", w, None) for w in loaded.warnings])
+        if loaded.warnings
+        else None
+    )
+    entries = []
+    for n, outcome in enumerate(outcomes):
+        response: dict[str, object] = {
+            "status": "201 Created" if outcome.action == "created" else "200 OK",
+            "location": f"{outcome.resource_type}/{outcome.id}/_history/{outcome.version_id}",
+            "etag": f'W/"{outcome.version_id}"',
+            "lastModified": outcome.last_updated,
+        }
+        if n == 0 and warnings is not None:
+            response["outcome"] = warnings
+        entries.append(
+            bundles.entry_of_url(f"{base}/{outcome.resource_type}/{outcome.id}", response)
+        )
+    return reply(bundles.bundle("transaction-response", entries=entries))

@@ -1,0 +1,57 @@
+"""The routing registry: every endpoint under ``/fhir``, the interaction or operation it
+implements, and the methods it takes. Routes are registered from this table and the
+CapabilityStatement is generated from it, so the two cannot disagree."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import Blueprint, Response, current_app
+
+from . import imports, views
+from .capability import capability_statement
+
+
+@dataclass(frozen=True)
+class Route:
+    rule: str
+    endpoint: str
+    view: Callable[..., Response]
+    methods: tuple[str, ...]
+    interaction: str | None = None
+    """A type-level interaction code (CapabilityStatement.rest.resource.interaction)."""
+    operation: str | None = None
+    """A system-level operation name (CapabilityStatement.rest.operation)."""
+
+
+def metadata() -> Response:
+    statement = capability_statement(
+        ROUTES, views.fhir_base(), current_app.config["CANONICAL_BASE"]
+    )
+    return views.reply(json.dumps(statement, ensure_ascii=False).encode())
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("/metadata", "metadata", metadata, ("GET",)),
+    Route("/$import", "import", imports.import_content, ("POST",), operation="import"),
+    Route("/<resource_type>", "search", views.search, ("GET",), "search-type"),
+    Route("/<resource_type>/_search", "search_form", views.search, ("GET", "POST"), "search-type"),
+    Route("/<resource_type>/_history", "history_type", views.history_type, ("GET",),
+          "history-type"),
+    Route("/<resource_type>/<resource_id>", "read", views.read, ("GET",), "read"),
+    Route("/<resource_type>/<resource_id>/_history", "history_instance",
+          views.history_instance, ("GET",), "history-instance"),
+    Route("/<resource_type>/<resource_id>/_history/<version_id>", "vread", views.vread,
+          ("GET",), "vread"),
+)  # fmt: skip
+
+
+def blueprint() -> Blueprint:
+    bp = Blueprint("fhir", __name__, url_prefix="/fhir")
+    for route in ROUTES:
+        bp.add_url_rule(
+            route.rule, endpoint=route.endpoint, view_func=route.view, methods=list(route.methods)
+        )
+    return bp

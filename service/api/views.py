@@ -1,0 +1,330 @@
+"""Read, vread, history and search: thin views over the store.
+
+Views parse the request, ask the store, and set HTTP metadata. Full resources go out as
+the bytes the store holds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+from email.utils import format_datetime
+from datetime import datetime
+from urllib.parse import quote, urlencode
+
+from flask import Response, request
+from marshmallow import Schema, ValidationError, fields, validate
+
+from service.search.params import RESOURCE_TYPES
+from service.search.query import (
+    DEFAULT_COUNT,
+    MAX_COUNT,
+    ParsedSearch,
+    SearchError,
+    SearchQuery,
+    parse_search,
+)
+from service.search.values import date_range
+from service.storage import get_store
+from service.store import Page, StoredResource
+
+from . import bundles
+from .errors import JSON_MEDIA_TYPE, FhirError, operation_outcome
+from .subsetting import is_subsetting, subset
+
+_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_SAFE_IN_LINKS = ":|,$/"
+
+
+def resource_type_or_404(resource_type: str) -> str:
+    if resource_type not in RESOURCE_TYPES:
+        raise FhirError(
+            404,
+            f"resource type {resource_type!r} is not served here "
+            f"(served: {', '.join(RESOURCE_TYPES)})",
+            "not-supported",
+        )
+    return resource_type
+
+
+def fhir_base() -> str:
+    """The absolute base of the FHIR endpoint as the client reached it."""
+    return f"{request.url_root}fhir"
+
+
+def reply(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    response = Response(body, status=status, content_type=JSON_MEDIA_TYPE)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _http_date(instant: str) -> str:
+    return format_datetime(datetime.fromisoformat(instant), usegmt=True)
+
+
+def version_headers(stored: StoredResource) -> dict[str, str]:
+    return {
+        "ETag": f'W/"{stored.version_id}"',
+        "Last-Modified": _http_date(stored.last_updated),
+    }
+
+
+class _ReadSchema(Schema):
+    _summary = fields.String(validate=validate.OneOf(("true", "false", "text", "data")))
+    _elements = fields.String()
+
+
+def _subsetting() -> tuple[str | None, tuple[str, ...] | None]:
+    try:
+        options = _ReadSchema().load(
+            {k: v for k, v in request.args.items() if k in ("_summary", "_elements")}
+        )
+    except ValidationError as e:
+        name, problems = next(iter(e.normalized_messages().items()))
+        raise FhirError(400, f"{name}: {' '.join(map(str, problems))}", expression=name) from None
+    elements = options.get("_elements")
+    names = tuple(n.strip() for n in elements.split(",") if n.strip()) if elements else None
+    return options.get("_summary"), names
+
+
+def _resource_response(stored: StoredResource) -> Response:
+    summary, elements = _subsetting()
+    body = subset(stored.body, summary, elements) if is_subsetting(summary, elements) else stored.body
+    return reply(body, headers=version_headers(stored))
+
+
+def _valid_id(resource_type: str, resource_id: str) -> str:
+    if not _ID.fullmatch(resource_id):
+        raise FhirError(404, f"{resource_id!r} is not a valid {resource_type} id", "not-found")
+    return resource_id
+
+
+def read(resource_type: str, resource_id: str) -> Response:
+    resource_type = resource_type_or_404(resource_type)
+    stored = get_store().read(resource_type, _valid_id(resource_type, resource_id))
+    if stored is None:
+        raise FhirError(404, f"{resource_type}/{resource_id} is not known", "not-found")
+    return _resource_response(stored)
+
+
+def vread(resource_type: str, resource_id: str, version_id: str) -> Response:
+    resource_type = resource_type_or_404(resource_type)
+    _valid_id(resource_type, resource_id)
+    store = get_store()
+    stored = (
+        store.vread(resource_type, resource_id, int(version_id))
+        if version_id.isdigit() and len(version_id) < 10
+        else None
+    )
+    if stored is None:
+        if not store.exists(resource_type, resource_id):
+            raise FhirError(404, f"{resource_type}/{resource_id} is not known", "not-found")
+        raise FhirError(
+            404, f"{resource_type}/{resource_id} has no version {version_id!r}", "not-found"
+        )
+    return _resource_response(stored)
+
+
+# --- links -------------------------------------------------------------------------------
+
+
+def _url(path: str, pairs: Sequence[tuple[str, str]]) -> str:
+    query = urlencode(list(pairs), quote_via=quote, safe=_SAFE_IN_LINKS)
+    return f"{path}?{query}" if query else path
+
+
+def paging_links(
+    path: str,
+    applied: Sequence[tuple[str, str]],
+    *,
+    count: int,
+    offset: int,
+    total: int | None,
+    has_more: bool,
+) -> list[tuple[str, str]]:
+    """self/first/previous/next/last, absolute, each repeating every applied parameter."""
+
+    def at(position: int) -> str:
+        pairs = [*applied, ("_count", str(count))]
+        if position:
+            pairs.append(("_offset", str(position)))
+        return _url(path, pairs)
+
+    links = [("self", at(offset)), ("first", at(0))]
+    if count and offset:
+        links.append(("previous", at(max(0, offset - count))))
+    if count and has_more:
+        links.append(("next", at(offset + count)))
+    if count and total is not None and total:
+        links.append(("last", at((total - 1) // count * count)))
+    return links
+
+
+# --- search ------------------------------------------------------------------------------
+
+
+def _strict() -> bool:
+    prefer = request.headers.get("Prefer", "")
+    return any(
+        part.strip().replace(" ", "").lower() == "handling=strict"
+        for part in re.split(r"[,;]", prefer)
+    )
+
+
+def _search_pairs() -> list[tuple[str, str]]:
+    pairs = list(request.args.items(multi=True))
+    if request.method == "POST":
+        if request.mimetype != "application/x-www-form-urlencoded":
+            raise FhirError(
+                415,
+                "POST _search takes application/x-www-form-urlencoded parameters, "
+                f"not {request.mimetype or 'no content type'}",
+            )
+        pairs += list(request.form.items(multi=True))
+    return pairs
+
+
+def _result_pairs(query: SearchQuery) -> list[tuple[str, str]]:
+    """The result parameters the search used, for its links (``_count``/``_offset`` aside)."""
+    pairs = []
+    if query.sort:
+        pairs.append(("_sort", ",".join(("-" if d else "") + k for k, d in query.sort)))
+    if query.summary:
+        pairs.append(("_summary", query.summary))
+    if query.elements:
+        pairs.append(("_elements", ",".join(query.elements)))
+    if query.total != "accurate":
+        pairs.append(("_total", query.total))
+    return pairs
+
+
+def _ignored_outcome(parsed: ParsedSearch) -> bytes | None:
+    if not parsed.ignored:
+        return None
+    outcome = operation_outcome(
+        [
+            ("warning", "not-supported", f"search parameter {name!r} is not supported and "
+             "was ignored (send Prefer: handling=strict to have it rejected)", name)
+            for name in parsed.ignored
+        ]
+    )  # fmt: skip
+    return bundles.entry_of(outcome, {"search": {"mode": "outcome"}})
+
+
+def search(resource_type: str) -> Response:
+    resource_type = resource_type_or_404(resource_type)
+    try:
+        parsed = parse_search(
+            resource_type,
+            _search_pairs(),
+            strict=_strict(),
+        )
+    except SearchError as e:
+        raise FhirError(400, str(e), "invalid") from None
+    query = parsed.query
+    if query.summary == "count":
+        query = replace(query, count=0, total="accurate")
+    page = get_store().search(query)
+    base = fhir_base()
+    path = f"{base}/{resource_type}"
+    applied = [*parsed.applied, *_result_pairs(query)]
+    links = paging_links(
+        path,
+        applied,
+        count=parsed.query.count if query.summary != "count" else 0,
+        offset=query.offset,
+        total=page.total,
+        has_more=page.has_more,
+    )
+    entries = _match_entries(base, page, query)
+    outcome = _ignored_outcome(parsed)
+    if outcome is not None:
+        entries.append(outcome)
+    return reply(bundles.bundle("searchset", total=page.total, links=links, entries=entries))
+
+
+def _match_entries(base: str, page: Page, query: SearchQuery) -> list[bytes]:
+    subsetting = is_subsetting(query.summary, query.elements)
+    return [
+        bundles.entry(
+            f"{base}/{item.resource_type}/{item.id}",
+            subset(item.body, query.summary, query.elements) if subsetting else item.body,
+            {"search": {"mode": "match"}},
+        )
+        for item in page.items
+    ]
+
+
+# --- history -----------------------------------------------------------------------------
+
+
+class _HistorySchema(Schema):
+    _count = fields.Integer(validate=validate.Range(min=0, max=MAX_COUNT), load_default=None)
+    _offset = fields.Integer(validate=validate.Range(min=0), load_default=0)
+    _since = fields.String(load_default=None)
+
+
+def _history(resource_type: str, resource_id: str | None) -> Response:
+    supported = {"_count", "_offset", "_since", "_format", "_pretty"}
+    unknown = [name for name in request.args if name not in supported]
+    if unknown and _strict():
+        raise FhirError(400, f"history does not support {', '.join(unknown)}")
+    try:
+        options = _HistorySchema().load({k: request.args[k] for k in ("_count", "_offset", "_since")
+                                         if k in request.args})  # fmt: skip
+        since = date_range(options["_since"]).low if options["_since"] else None
+    except ValidationError as e:
+        name, problems = next(iter(e.normalized_messages().items()))
+        raise FhirError(400, f"{name}: {' '.join(map(str, problems))}", expression=name) from None
+    except ValueError as e:
+        raise FhirError(400, f"_since: {e}", expression="_since") from None
+    count = options["_count"] if options["_count"] is not None else DEFAULT_COUNT
+    page = get_store().history(
+        resource_type, resource_id, since=since, count=count, offset=options["_offset"]
+    )
+    base = fhir_base()
+    path = f"{base}/{resource_type}" + (f"/{resource_id}" if resource_id else "") + "/_history"
+    applied = [("_since", options["_since"])] if options["_since"] else []
+    links = paging_links(
+        path,
+        applied,
+        count=count,
+        offset=options["_offset"],
+        total=page.total,
+        has_more=page.has_more,
+    )
+    entries = [
+        bundles.entry(
+            f"{base}/{item.resource_type}/{item.id}",
+            item.body,
+            {
+                "request": {
+                    "method": "POST" if item.version_id == 1 else "PUT",
+                    "url": item.resource_type
+                    if item.version_id == 1
+                    else f"{item.resource_type}/{item.id}",
+                },
+                "response": {
+                    "status": "201 Created" if item.version_id == 1 else "200 OK",
+                    "etag": f'W/"{item.version_id}"',
+                    "lastModified": item.last_updated,
+                },
+            },
+        )
+        for item in page.items
+    ]
+    return reply(bundles.bundle("history", total=page.total, links=links, entries=entries))
+
+
+def history_type(resource_type: str) -> Response:
+    return _history(resource_type_or_404(resource_type), None)
+
+
+def history_instance(resource_type: str, resource_id: str) -> Response:
+    resource_type = resource_type_or_404(resource_type)
+    _valid_id(resource_type, resource_id)
+    if not get_store().exists(resource_type, resource_id):
+        raise FhirError(404, f"{resource_type}/{resource_id} is not known", "not-found")
+    return _history(resource_type, resource_id)

@@ -1,0 +1,205 @@
+"""Turning input files into validated resources, before anything is written.
+
+Three kinds of input: source pages (``.txt``), the middle format (``.yaml``/``.yml``, or
+``.json`` tagged with its format) and FHIR (``.json``: a Bundle of any type, or one
+resource). Everything is mapped and validated first; the caller writes the result in one
+transaction. Every problem is a ``LoadError`` naming the input and, where known, its line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from mappings import fhir
+from mappings.content import ContentError, loads
+from mappings.pipeline import MappedPage, map_page, map_phase
+from mappings.rules import MappingConfig
+from mappings.source import PageError
+from service.search.params import RESOURCE_TYPES
+from service.store.store import content_hash
+
+Resource = dict[str, Any]
+Kind = Literal["page", "content", "fhir"]
+
+SUFFIXES: dict[str, Kind | None] = {
+    ".txt": "page",
+    ".yaml": "content",
+    ".yml": "content",
+    ".json": None,  # content or FHIR: the document says which
+}
+
+_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
+class LoadError(ValueError):
+    """Input that cannot be loaded: ``source:line: message`` (line 0 when unknown)."""
+
+    def __init__(self, source: str, line: int, message: str) -> None:
+        super().__init__(f"{source}:{line}: {message}")
+        self.source = source
+        self.line = line
+        self.message = message
+
+
+@dataclass(frozen=True)
+class LoadedInput:
+    source: str
+    resources: tuple[Resource, ...]
+    warnings: tuple[str, ...]
+
+
+def expand(paths: Iterable[Path]) -> list[Path]:
+    """The files to load: files as given, directories searched recursively (sorted)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(
+                p for p in sorted(path.rglob("*")) if p.is_file() and p.suffix in SUFFIXES
+            )
+        elif path.is_file():
+            if path.suffix not in SUFFIXES:
+                raise LoadError(str(path), 0, f"cannot load {path.suffix or 'extensionless'} "
+                                f"files (use {', '.join(SUFFIXES)})")  # fmt: skip
+            files.append(path)
+        else:
+            raise LoadError(str(path), 0, "no such file or directory")
+    return files
+
+
+def read_file(path: Path, config: MappingConfig) -> LoadedInput:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise LoadError(str(path), 0, f"cannot read: {e.strerror}") from None
+    return read_bytes(str(path), data, SUFFIXES[path.suffix], config)
+
+
+def read_bytes(source: str, data: bytes, kind: Kind | None, config: MappingConfig) -> LoadedInput:
+    """Map or validate one input. ``kind`` None means JSON that says what it is."""
+    if kind == "page":
+        try:
+            return _mapped(source, map_page(data, config))
+        except PageError as e:
+            raise LoadError(source, e.line, e.message) from None
+    text = _text(source, data)
+    if kind is None:
+        document = _json(source, text)
+        if isinstance(document, Mapping) and "resourceType" in document:
+            return LoadedInput(source, tuple(_fhir_resources(source, text, document)), ())
+        kind = "content"
+    if kind == "content":
+        try:
+            content = loads(text)
+        except ContentError as e:
+            raise LoadError(source, _content_line(str(e)), _content_message(str(e))) from None
+        return _mapped(source, map_phase(content, config))
+    document = _json(source, text)
+    if not isinstance(document, Mapping) or "resourceType" not in document:
+        raise LoadError(source, 1, "not a FHIR resource or Bundle (no resourceType)")
+    return LoadedInput(source, tuple(_fhir_resources(source, text, document)), ())
+
+
+def _mapped(source: str, mapped: MappedPage) -> LoadedInput:
+    return LoadedInput(
+        source,
+        tuple(dict(r) for r in mapped.result.resources),
+        tuple(mapped.result.warnings),
+    )
+
+
+def _text(source: str, data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise LoadError(source, line, "not valid UTF-8") from None
+
+
+def _json(source: str, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise LoadError(source, e.lineno, f"not valid JSON: {e.msg}") from None
+
+
+_LINE_PREFIX = re.compile(r"line (\d+): ")
+
+
+def _content_line(message: str) -> int:
+    match = _LINE_PREFIX.match(message)
+    return int(match.group(1)) if match else 0
+
+
+def _content_message(message: str) -> str:
+    return _LINE_PREFIX.sub("", message, count=1)
+
+
+def _line_of(text: str, resource: Mapping[str, Any]) -> int:
+    """Where a resource starts in its file, found by its id (0 if it has none)."""
+    resource_id = resource.get("id")
+    if not isinstance(resource_id, str):
+        return 0
+    match = re.search(r'"id"\s*:\s*' + re.escape(json.dumps(resource_id)), text)
+    return text.count("\n", 0, match.start()) + 1 if match else 0
+
+
+def _fhir_resources(source: str, text: str, document: Mapping[str, Any]) -> list[Resource]:
+    if document.get("resourceType") == "Bundle":
+        entries = document.get("entry", [])
+        if not isinstance(entries, list):
+            raise LoadError(source, 1, "Bundle.entry is not a list")
+        candidates = []
+        for n, entry in enumerate(entries):
+            resource = entry.get("resource") if isinstance(entry, Mapping) else None
+            if not isinstance(resource, Mapping):
+                raise LoadError(source, 0, f"Bundle.entry[{n}] has no resource")
+            candidates.append(resource)
+    else:
+        candidates = [document]
+    return [_checked(source, text, resource) for resource in candidates]
+
+
+def _checked(source: str, text: str, resource: Mapping[str, Any]) -> Resource:
+    line = _line_of(text, resource)
+    resource_type = resource.get("resourceType")
+    if resource_type not in RESOURCE_TYPES:
+        raise LoadError(
+            source, line, f"{resource_type!r} is not served here (only {', '.join(RESOURCE_TYPES)})"
+        )
+    resource_id = resource.get("id")
+    if not isinstance(resource_id, str) or not _ID.fullmatch(resource_id):
+        raise LoadError(source, line, f"{resource_type} needs a valid id, not {resource_id!r}")
+    try:
+        fhir.validate(resource)
+    except fhir.InvalidResource as e:
+        location, problem = e.problems[0]
+        raise LoadError(
+            source, line, f"{resource_type}/{resource_id}: {location}: {problem}"
+        ) from None
+    return dict(resource)
+
+
+def merge(inputs: Sequence[LoadedInput]) -> list[Resource]:
+    """One resource per (type, id). The same resource from two inputs is kept once;
+    two different resources under one id are an error naming both inputs."""
+    chosen: dict[tuple[str, str], tuple[str, Resource]] = {}
+    for loaded in inputs:
+        for resource in loaded.resources:
+            key = (resource["resourceType"], resource["id"])
+            if key in chosen:
+                first_source, first = chosen[key]
+                if content_hash(first) != content_hash(resource):
+                    raise LoadError(
+                        loaded.source,
+                        0,
+                        f"{key[0]}/{key[1]} differs from the one in {first_source}",
+                    )
+                continue
+            chosen[key] = (loaded.source, resource)
+    return [resource for _, resource in chosen.values()]
+
