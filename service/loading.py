@@ -58,9 +58,7 @@ def expand(paths: Iterable[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(
-                p for p in sorted(path.rglob("*")) if p.is_file() and p.suffix in SUFFIXES
-            )
+            files.extend(p for p in sorted(path.rglob("*")) if p.is_file() and p.suffix in SUFFIXES)
         elif path.is_file():
             if path.suffix not in SUFFIXES:
                 raise LoadError(str(path), 0, f"cannot load {path.suffix or 'extensionless'} "
@@ -202,4 +200,3 @@ def merge(inputs: Sequence[LoadedInput]) -> list[Resource]:
                 continue
             chosen[key] = (loaded.source, resource)
     return [resource for _, resource in chosen.values()]
-

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Flask, g, request
+from flask import Flask
 from flask_cors import CORS
 
 from . import errors
-from .negotiation import negotiate
 from .registry import blueprint
+from .views import negotiated
 
 # Headers a browser-based widget may read from a cross-origin GET.
 EXPOSED_HEADERS = ["ETag", "Last-Modified", "Location", "Content-Location"]
 
 
 def _negotiate() -> None:
-    g.negotiated = negotiate(request.args.get("_format"), list(request.accept_mimetypes))
+    negotiated()  # refuse unacceptable requests (406) before doing any work
 
 
 def init_app(app: Flask) -> None:

@@ -31,7 +31,9 @@ class RouteLike(Protocol):
     def operation(self) -> str | None: ...
 
 
-def capability_statement(routes: Sequence[RouteLike], base: str, canonical_base: str) -> dict[str, Any]:
+def capability_statement(
+    routes: Sequence[RouteLike], base: str, canonical_base: str
+) -> dict[str, Any]:
     interactions = [r.interaction for r in routes if r.interaction]
     operations = [r.operation for r in routes if r.operation]
     software_version = version("ped-fhir")

@@ -6,8 +6,11 @@ The registry below is what the CapabilityStatement lists as formats.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
+
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
 
 from .errors import FhirError
 
@@ -56,8 +59,11 @@ def _by_media_type(media_type: str) -> Format | None:
     return None
 
 
-def negotiate(format_param: str | None, accept: Iterable[tuple[str, float]]) -> Negotiated:
-    """``accept`` is the parsed Accept header as (media range, quality), best first."""
+@lru_cache(maxsize=512)
+def negotiate(format_param: str | None, accept_header: str | None) -> Negotiated:
+    """The reply's format and FHIR version for a request's ``_format`` and ``Accept``.
+
+    Clients send few distinct headers, so answers are cached (errors are not)."""
     if format_param is not None:
         # An unencoded '+' in a query string arrives as a space.
         media_type, params = _parse_media_range(format_param.replace(" ", "+"))
@@ -66,6 +72,7 @@ def negotiate(format_param: str | None, accept: Iterable[tuple[str, float]]) -> 
             raise FhirError(406, f"_format={format_param} is not a format this server produces "
                             f"({', '.join(f.name for f in FORMATS)})")  # fmt: skip
         return Negotiated(chosen, _fhir_version(params))
+    accept = parse_accept_header(accept_header, MIMEAccept) if accept_header else ()
     offers = sorted(accept, key=lambda item: -item[1])
     if not offers:
         return Negotiated(JSON, DEFAULT_FHIR_VERSION)

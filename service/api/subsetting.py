@@ -23,7 +23,9 @@ def is_subsetting(summary: str | None, elements: tuple[str, ...] | None) -> bool
     return summary in ("true", "text", "data") or (summary in (None, "false") and bool(elements))
 
 
-def _kept(resource_type: str, summary: str | None, elements: tuple[str, ...] | None) -> set[str] | None:
+def _kept(
+    resource_type: str, summary: str | None, elements: tuple[str, ...] | None
+) -> set[str] | None:
     """Top-level elements to keep; None means every element but ``text``."""
     always = {"resourceType", "id", "meta", *required_elements(resource_type)}
     if summary == "data":

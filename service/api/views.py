@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import replace
-from email.utils import format_datetime
 from datetime import datetime
+from email.utils import format_datetime
+from functools import lru_cache
 from urllib.parse import quote, urlencode
 
 from flask import Response, request
@@ -23,6 +24,7 @@ from service.search.query import (
     ParsedSearch,
     SearchError,
     SearchQuery,
+    first_problem,
     parse_search,
 )
 from service.search.values import date_range
@@ -31,6 +33,7 @@ from service.store import Page, StoredResource
 
 from . import bundles
 from .errors import JSON_MEDIA_TYPE, FhirError, operation_outcome
+from .negotiation import Negotiated, negotiate
 from .subsetting import is_subsetting, subset
 
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
@@ -53,13 +56,23 @@ def fhir_base() -> str:
     return f"{request.url_root}fhir"
 
 
+def negotiated() -> Negotiated:
+    """The reply format for this request (406 if there is none), worked out once."""
+    environ = request.environ
+    found: Negotiated | None = environ.get("ped.negotiated")
+    if found is None:
+        format_param = request.args.get("_format") if environ.get("QUERY_STRING") else None
+        found = negotiate(format_param, environ.get("HTTP_ACCEPT"))
+        environ["ped.negotiated"] = found
+    return found
+
+
 def reply(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    response = Response(body, status=status, content_type=JSON_MEDIA_TYPE)
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
-    return response
+    negotiated()
+    return Response(body, status=status, headers=headers, content_type=JSON_MEDIA_TYPE)
 
 
+@lru_cache(maxsize=4096)
 def _http_date(instant: str) -> str:
     return format_datetime(datetime.fromisoformat(instant), usegmt=True)
 
@@ -76,22 +89,27 @@ class _ReadSchema(Schema):
     _elements = fields.String()
 
 
+_READ_SCHEMA = _ReadSchema()
+
+
 def _subsetting() -> tuple[str | None, tuple[str, ...] | None]:
     try:
-        options = _ReadSchema().load(
+        options = _READ_SCHEMA.load(
             {k: v for k, v in request.args.items() if k in ("_summary", "_elements")}
         )
     except ValidationError as e:
-        name, problems = next(iter(e.normalized_messages().items()))
-        raise FhirError(400, f"{name}: {' '.join(map(str, problems))}", expression=name) from None
+        raise FhirError(400, first_problem(e), "invalid") from None
     elements = options.get("_elements")
     names = tuple(n.strip() for n in elements.split(",") if n.strip()) if elements else None
     return options.get("_summary"), names
 
 
 def _resource_response(stored: StoredResource) -> Response:
-    summary, elements = _subsetting()
-    body = subset(stored.body, summary, elements) if is_subsetting(summary, elements) else stored.body
+    body = stored.body
+    if "_summary" in request.args or "_elements" in request.args:
+        summary, elements = _subsetting()
+        if is_subsetting(summary, elements):
+            body = subset(body, summary, elements)
     return reply(body, headers=version_headers(stored))
 
 
@@ -266,18 +284,20 @@ class _HistorySchema(Schema):
     _since = fields.String(load_default=None)
 
 
+_HISTORY_SCHEMA = _HistorySchema()
+
+
 def _history(resource_type: str, resource_id: str | None) -> Response:
     supported = {"_count", "_offset", "_since", "_format", "_pretty"}
     unknown = [name for name in request.args if name not in supported]
     if unknown and _strict():
         raise FhirError(400, f"history does not support {', '.join(unknown)}")
     try:
-        options = _HistorySchema().load({k: request.args[k] for k in ("_count", "_offset", "_since")
+        options = _HISTORY_SCHEMA.load({k: request.args[k] for k in ("_count", "_offset", "_since")
                                          if k in request.args})  # fmt: skip
         since = date_range(options["_since"]).low if options["_since"] else None
     except ValidationError as e:
-        name, problems = next(iter(e.normalized_messages().items()))
-        raise FhirError(400, f"{name}: {' '.join(map(str, problems))}", expression=name) from None
+        raise FhirError(400, first_problem(e), "invalid") from None
     except ValueError as e:
         raise FhirError(400, f"_since: {e}", expression="_since") from None
     count = options["_count"] if options["_count"] is not None else DEFAULT_COUNT

@@ -190,7 +190,9 @@ def _param(
         expression=f"{resource_type}.{path}",
         documentation=documentation,
         extract=extract,
-        definition=f"http://hl7.org/fhir/SearchParameter/{resource_type}-{name}" if standard else None,
+        definition=f"http://hl7.org/fhir/SearchParameter/{resource_type}-{name}"
+        if standard
+        else None,
     )
 
 

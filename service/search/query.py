@@ -17,7 +17,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate
 
 from .params import PARAMETERS, SORT_KEYS, SearchParam
-from .values import DateRange, date_range, normalise
+from .values import DateRange, date_range
 
 DEFAULT_COUNT = 20
 MAX_COUNT = 200
@@ -189,6 +189,19 @@ class ResultSchema(Schema):
     )
 
 
+_RESULT_SCHEMA = ResultSchema()
+
+
+def first_problem(error: ValidationError) -> str:
+    """``name: what is wrong`` for the first field marshmallow rejected."""
+    messages = error.messages
+    if isinstance(messages, dict) and messages:
+        name, problems = next(iter(messages.items()))
+        text = " ".join(map(str, problems)) if isinstance(problems, list) else str(problems)
+        return f"{name}: {text}"
+    return str(messages)
+
+
 def parse_search(
     resource_type: str,
     pairs: Iterable[tuple[str, str]],
@@ -221,10 +234,9 @@ def parse_search(
         clauses.append(Clause(param, modifier or None, _values(param, modifier or None, raw)))
         applied.append((name, raw))
     try:
-        options = ResultSchema().load(result)
+        options = _RESULT_SCHEMA.load(result)
     except ValidationError as e:
-        name, problems = next(iter(e.normalized_messages().items()))
-        raise SearchError(f"{name}: {' '.join(map(str, problems))}") from None
+        raise SearchError(first_problem(e)) from None
     for key, _descending in options["_sort"]:
         if key not in SORT_KEYS[resource_type]:
             raise SearchError(
@@ -244,7 +256,3 @@ def parse_search(
     )
     return ParsedSearch(query, tuple(applied), tuple(ignored))
 
-
-def string_key(value: str) -> str:
-    """The normalised form a string search value is compared in."""
-    return normalise(value)

@@ -1,13 +1,35 @@
 """A parsed search, as SQL over the current versions and their search index.
 
-Each clause becomes ``res_id IN (rows of the index matching it)`` so the database walks
+Each clause becomes ``res_id IN (rows of the index matching it)``, so the database walks
 the ``(res_type, param, key)`` index instead of every stored resource. ``key`` is the
 truncated, indexed form; the full ``value``/``norm`` beside it decides the match.
+
+Building a SQLAlchemy statement costs far more than running it, so a search is split into
+its *shape* (which parameters, modifiers, prefixes, how many OR values, which sort) and
+its *literals*. Statements are built and compiled once per shape, with a bound parameter
+for every literal; ``literals`` produces the values in exactly the order ``build`` binds
+them.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, false, not_, or_, select, true
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+    true,
+)
 
 from service.search.query import Clause, DatePredicate, SearchQuery, Token, Value
 from service.search.values import normalise
@@ -15,110 +37,175 @@ from service.search.values import normalise
 from . import schema
 
 c = schema.current
+v = schema.versions
 ix = schema.search_index
+K = schema.KEY_LENGTH
 
 
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _exact(value: str) -> ColumnElement[bool]:
-    return and_(ix.c.key == value[: schema.KEY_LENGTH], ix.c.value == value)
+# --- shapes and literals --------------------------------------------------------------------
 
 
-def _string(value: str, modifier: str | None) -> ColumnElement[bool]:
-    norm = normalise(value)
-    if modifier == "exact":
-        return and_(ix.c.key == norm[: schema.KEY_LENGTH], ix.c.value == value)
-    if modifier == "contains":
-        return ix.c.norm.like(f"%{_like_escape(norm)}%", escape="\\")
-    prefix = _like_escape(norm)
-    return and_(
-        ix.c.key.like(f"{_like_escape(norm[: schema.KEY_LENGTH])}%", escape="\\"),
-        ix.c.norm.like(f"{prefix}%", escape="\\"),
-    )
-
-
-def _token(token: Token) -> ColumnElement[bool]:
-    parts: list[ColumnElement[bool]] = []
-    if token.code is not None:
-        parts.append(_exact(token.code))
-    if token.system == "":
-        parts.append(ix.c.system.is_(None))
-    elif token.system is not None:
-        parts.append(ix.c.system == token.system)
-    return and_(*parts)
-
-
-def _date_match(
-    low: ColumnElement[str], high: ColumnElement[str], predicate: DatePredicate
-) -> ColumnElement[bool]:
-    """Resource range [low, high) against the search range, per R4's prefix semantics."""
-    p_low, p_high = predicate.range.low, predicate.range.high
-    within = and_(low >= p_low, high <= p_high)
-    return {
-        "eq": within,
-        "ne": not_(within),
-        "gt": high > p_high,
-        "lt": low < p_low,
-        "ge": or_(high > p_high, within),
-        "le": or_(low < p_low, within),
-        "sa": low >= p_high,
-        "eb": high <= p_low,
-        "ap": and_(low <= p_high, high >= p_low),
-    }[predicate.prefix]
-
-
-def _value(clause: Clause, value: Value) -> ColumnElement[bool]:
-    kind = clause.param.type
+def _value_shape(clause: Clause, value: Value) -> tuple[Any, ...]:
     if isinstance(value, Token):
-        return _token(value)
+        system = "any" if value.system is None else "none" if value.system == "" else "given"
+        return ("token", value.code is not None, system)
     if isinstance(value, DatePredicate):
-        return _date_match(ix.c.low, ix.c.high, value)
-    if isinstance(value, str):
-        if kind == "string":
-            return _string(value, clause.modifier)
-        return _exact(value)  # uri, reference, composite: the index holds every spelling
-    raise TypeError(f"unexpected search value {value!r}")
+        return ("date", value.prefix)
+    if clause.param.type == "string":
+        return ("string", clause.modifier)
+    return ("exact",)
 
 
-def _matching_ids(resource_type: str, clause: Clause, condition: ColumnElement[bool]) -> object:
-    return select(ix.c.res_id).where(
-        ix.c.res_type == resource_type, ix.c.param == clause.param.name, condition
+def _value_literals(clause: Clause, value: Value) -> Iterator[str]:
+    if isinstance(value, Token):
+        if value.code is not None:
+            yield from (value.code[:K], value.code)
+        if value.system:
+            yield value.system
+    elif isinstance(value, DatePredicate):
+        yield from (value.range.low, value.range.high)
+    elif isinstance(value, str):
+        if clause.param.type != "string":
+            yield from (value[:K], value)
+            return
+        norm = normalise(value)
+        if clause.modifier == "exact":
+            yield from (norm[:K], value)
+        elif clause.modifier == "contains":
+            yield f"%{_like_escape(norm)}%"
+        else:
+            yield from (f"{_like_escape(norm[:K])}%", f"{_like_escape(norm)}%")
+
+
+def shape(query: SearchQuery) -> tuple[Any, ...]:
+    clauses = tuple(
+        (
+            clause.param.name,
+            clause.param.extract is None,
+            clause.modifier,
+            tuple(
+                ("missing", value) if isinstance(value, bool) else _value_shape(clause, value)
+                for value in clause.values
+            ),
+        )
+        for clause in query.clauses
     )
+    return (query.resource_type, clauses, query.sort)
 
 
-def _column_clause(clause: Clause) -> ColumnElement[bool]:
+def literals(query: SearchQuery) -> dict[str, Any]:
+    """Bound values, named ``p0, p1, …`` in the order ``build`` binds them."""
+    values: list[Any] = []
+    for clause in query.clauses:
+        if clause.modifier == "missing":
+            continue
+        for value in clause.values:
+            if clause.param.extract is None and isinstance(value, Token):
+                values.append(value.code)
+            else:
+                values.extend(_value_literals(clause, value))
+    bound = {f"p{n}": value for n, value in enumerate(values)}
+    bound.update(res_type=query.resource_type, limit=query.count + 1, offset=query.offset)
+    return bound
+
+
+# --- building statements from a shape --------------------------------------------------------
+
+
+class _Binder:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def __call__(self) -> Any:
+        param: Any = bindparam(f"p{self.n}")
+        self.n += 1
+        return param
+
+
+def _date_match(low: Any, high: Any, prefix: str, p_low: Any, p_high: Any) -> ColumnElement[bool]:
+    """Resource range [low, high) against the search range, per R4's prefix semantics."""
+    within: ColumnElement[bool] = and_(low >= p_low, high <= p_high)
+    result: ColumnElement[bool]
+    match prefix:
+        case "eq":
+            result = within
+        case "ne":
+            result = not_(within)
+        case "gt":
+            result = high > p_high
+        case "lt":
+            result = low < p_low
+        case "ge":
+            result = or_(high > p_high, within)
+        case "le":
+            result = or_(low < p_low, within)
+        case "sa":
+            result = low >= p_high
+        case "eb":
+            result = high <= p_low
+        case _:  # ap: the ranges meet
+            result = and_(low <= p_high, high >= p_low)
+    return result
+
+
+def _value(value_shape: tuple[Any, ...], bind: _Binder) -> ColumnElement[bool]:
+    kind = value_shape[0]
+    if kind == "token":
+        _, has_code, system = value_shape
+        parts: list[ColumnElement[bool]] = []
+        if has_code:
+            parts += [ix.c.key == bind(), ix.c.value == bind()]
+        if system == "none":
+            parts.append(ix.c.system.is_(None))
+        elif system == "given":
+            parts.append(ix.c.system == bind())
+        return and_(*parts)
+    if kind == "date":
+        return _date_match(ix.c.low, ix.c.high, value_shape[1], bind(), bind())
+    if kind == "string" and value_shape[1] == "contains":
+        return ix.c.norm.like(bind(), escape="\\")
+    if kind == "string" and value_shape[1] is None:
+        return and_(ix.c.key.like(bind(), escape="\\"), ix.c.norm.like(bind(), escape="\\"))
+    return and_(ix.c.key == bind(), ix.c.value == bind())  # exact, uri, reference, composite
+
+
+def _column_clause(
+    name: str, modifier: str | None, values: tuple[Any, ...], bind: _Binder
+) -> ColumnElement[bool]:
     """``_id`` and ``_lastUpdated`` are columns of the current-version table."""
-    if clause.modifier == "missing":
-        return false() if clause.values[0] else true()
-    if clause.param.name == "_id":
-        matches = or_(*(c.c.res_id == v.code for v in clause.values if isinstance(v, Token)))
-        return not_(matches) if clause.modifier == "not" else matches
+    if modifier == "missing":
+        return false() if values[0][1] else true()
+    if name == "_id":
+        matches = or_(*(c.c.res_id == bind() for _ in values))
+        return not_(matches) if modifier == "not" else matches
     return or_(
         *(
-            _date_match(c.c.last_updated, c.c.last_updated, v)
-            for v in clause.values
-            if isinstance(v, DatePredicate)
+            _date_match(c.c.last_updated, c.c.last_updated, value[1], bind(), bind())
+            for value in values
         )
     )
 
 
-def _clause(resource_type: str, clause: Clause) -> ColumnElement[bool]:
-    if clause.param.extract is None:
-        return _column_clause(clause)
-    if clause.modifier == "missing":
-        present = c.c.res_id.in_(_matching_ids(resource_type, clause, true()))  # type: ignore[arg-type]
-        return not_(present) if clause.values[0] else present
-    matches = or_(*(_value(clause, v) for v in clause.values))
-    ids = _matching_ids(resource_type, clause, matches)
-    if clause.modifier == "not":
-        return c.c.res_id.not_in(ids)  # type: ignore[arg-type]
-    return c.c.res_id.in_(ids)  # type: ignore[arg-type]
+def _clause(
+    name: str, on_columns: bool, modifier: str | None, values: tuple[Any, ...], bind: _Binder
+) -> ColumnElement[bool]:
+    if on_columns:
+        return _column_clause(name, modifier, values, bind)
 
+    def ids(condition: ColumnElement[bool]) -> Any:
+        return select(ix.c.res_id).where(
+            ix.c.res_type == bindparam("res_type"), ix.c.param == name, condition
+        )
 
-def search_conditions(query: SearchQuery) -> list[ColumnElement[bool]]:
-    return [_clause(query.resource_type, clause) for clause in query.clauses]
+    if modifier == "missing":
+        present = c.c.res_id.in_(ids(true()))
+        return not_(present) if values[0][1] else present
+    matches = or_(*(_value(value, bind) for value in values))
+    return c.c.res_id.not_in(ids(matches)) if modifier == "not" else c.c.res_id.in_(ids(matches))
 
 
 _SORT_COLUMNS = {
@@ -130,11 +217,49 @@ _SORT_COLUMNS = {
 }
 
 
-def sort_columns(query: SearchQuery) -> list[ColumnElement[object]]:
-    """The requested order, then the id, so pages never overlap or skip."""
-    columns: list[ColumnElement[object]] = []
-    for key, descending in query.sort:
-        column = _SORT_COLUMNS[key]
-        columns.append((column.desc() if descending else column.asc()).nulls_last())
-    columns.append(c.c.res_id.asc())
-    return columns
+@dataclass(frozen=True)
+class SearchStatements:
+    rows: Select[Any]
+    """Matching current versions, one page (+1 to tell whether more follow), each row with
+    the total count of matches."""
+    count: Select[Any]
+
+
+def build(query_shape: tuple[Any, ...]) -> SearchStatements:
+    _resource_type, clauses, sort = query_shape
+    bind = _Binder()
+    conditions = [c.c.res_type == bindparam("res_type")]
+    conditions += [
+        _clause(name, on_columns, modifier, values, bind)
+        for name, on_columns, modifier, values in clauses
+    ]
+    order = [
+        (_SORT_COLUMNS[key].desc() if descending else _SORT_COLUMNS[key].asc()).nulls_last()
+        for key, descending in sort
+    ]
+    order.append(c.c.res_id.asc())  # a total order, so pages never overlap or skip
+    rows = (
+        select(
+            c.c.res_id,
+            v.c.version_id,
+            v.c.last_updated,
+            v.c.body,
+            func.count().over().label("total"),
+        )
+        .select_from(
+            c.join(
+                v,
+                and_(
+                    v.c.res_type == c.c.res_type,
+                    v.c.res_id == c.c.res_id,
+                    v.c.version_id == c.c.version_id,
+                ),
+            )
+        )
+        .where(*conditions)
+        .order_by(*order)
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+    )
+    count = select(func.count()).select_from(c).where(*conditions)
+    return SearchStatements(rows, count)

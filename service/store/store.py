@@ -9,21 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import OperationalError
 
 from service.search.params import index_entries
 from service.search.query import SearchQuery
 from service.search.values import date_range, instant_key, normalise
 
-from . import schema
-from .sql import search_conditions, sort_columns
+from . import schema, sql
 
 Resource = Mapping[str, Any]
 
@@ -70,7 +69,9 @@ def _served_instant(key: str) -> str:
 
 def content_hash(resource: Resource) -> str:
     """Hash of the content, ignoring what the server itself assigns (version, timestamp)."""
-    meta = {k: v for k, v in resource.get("meta", {}).items() if k not in ("versionId", "lastUpdated")}
+    meta = {
+        k: v for k, v in resource.get("meta", {}).items() if k not in ("versionId", "lastUpdated")
+    }
     content = {k: v for k, v in resource.items() if k != "meta"}
     if meta:
         content["meta"] = meta
@@ -79,7 +80,9 @@ def content_hash(resource: Resource) -> str:
 
 
 def _serialize(resource: Resource, version_id: int, last_updated: str) -> bytes:
-    meta = {k: v for k, v in resource.get("meta", {}).items() if k not in ("versionId", "lastUpdated")}
+    meta = {
+        k: v for k, v in resource.get("meta", {}).items() if k not in ("versionId", "lastUpdated")
+    }
     stored: dict[str, Any] = {
         "resourceType": resource["resourceType"],
         "id": resource["id"],
@@ -107,34 +110,91 @@ def instant_key_of(date: str) -> str | None:
         return None
 
 
+def _current_join() -> Any:
+    c, v = schema.current, schema.versions
+    return c.join(
+        v,
+        and_(
+            v.c.res_type == c.c.res_type,
+            v.c.res_id == c.c.res_id,
+            v.c.version_id == c.c.version_id,
+        ),
+    )
+
+
+_READ = (
+    select(schema.versions.c.version_id, schema.versions.c.last_updated, schema.versions.c.body)
+    .select_from(_current_join())
+    .where(
+        schema.current.c.res_type == bindparam("res_type"),
+        schema.current.c.res_id == bindparam("res_id"),
+    )
+)
+
+
+_SEARCH_CACHE_SIZE = 256
+
+
+class _Prepared:
+    """A fixed statement compiled once for the engine's driver and run on a pooled DBAPI
+    connection: the hot read path skips statement construction and result wrapping."""
+
+    def __init__(self, engine: Engine, statement: Any) -> None:
+        compiled = statement.compile(dialect=engine.dialect)
+        self.engine = engine
+        self.sql = str(compiled)
+        self.positions = compiled.positiontup
+        # Literals the statement carries itself (e.g. a parameter name), bound by position.
+        self.constants = {
+            name: bind.value for name, bind in compiled.binds.items() if not bind.required
+        }
+
+    def _run(self, values: dict[str, Any], fetch: Callable[[Any], Any]) -> Any:
+        if self.constants:
+            values = {**self.constants, **values}
+        params = tuple(values[n] for n in self.positions) if self.positions else values
+        connection = self.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(self.sql, params)
+                return fetch(cursor)
+            finally:
+                cursor.close()
+        finally:
+            connection.close()
+
+    def first(self, **values: Any) -> Any:
+        return self._run(values, lambda cursor: cursor.fetchone())
+
+    def all(self, **values: Any) -> list[Any]:
+        rows: list[Any] = self._run(values, lambda cursor: cursor.fetchall())
+        return rows
+
+
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._read = _Prepared(engine, _READ)
+        self._search_cache: dict[tuple[Any, ...], tuple[_Prepared, _Prepared]] = {}
+        self._driver_errors: tuple[type[BaseException], ...] = (
+            engine.dialect.loaded_dbapi.OperationalError,
+        )
 
     def create_schema(self) -> None:
-        with _operational():
+        with _operational(self._driver_errors):
             schema.metadata.create_all(self.engine)
 
     # --- reads ---------------------------------------------------------------------------
 
     def read(self, resource_type: str, resource_id: str) -> StoredResource | None:
-        v = schema.versions
-        c = schema.current
-        statement = (
-            select(v.c.version_id, v.c.last_updated, v.c.body)
-            .select_from(c.join(v, and_(
-                v.c.res_type == c.c.res_type,
-                v.c.res_id == c.c.res_id,
-                v.c.version_id == c.c.version_id,
-            )))  # fmt: skip
-            .where(c.c.res_type == resource_type, c.c.res_id == resource_id)
-        )
-        with _operational(), self.engine.connect() as connection:
-            row = connection.execute(statement).first()
+        with _operational(self._driver_errors):
+            row = self._read.first(res_type=resource_type, res_id=resource_id)
         if row is None:
             return None
+        version_id, last_updated, body = row
         return StoredResource(
-            resource_type, resource_id, row.version_id, _served_instant(row.last_updated), row.body
+            resource_type, resource_id, version_id, _served_instant(last_updated), bytes(body)
         )
 
     def vread(self, resource_type: str, resource_id: str, version_id: int) -> StoredResource | None:
@@ -142,7 +202,7 @@ class Store:
         statement = select(v.c.last_updated, v.c.body).where(
             v.c.res_type == resource_type, v.c.res_id == resource_id, v.c.version_id == version_id
         )
-        with _operational(), self.engine.connect() as connection:
+        with _operational(self._driver_errors), self.engine.connect() as connection:
             row = connection.execute(statement).first()
         if row is None:
             return None
@@ -155,7 +215,7 @@ class Store:
         statement = select(c.c.version_id).where(
             c.c.res_type == resource_type, c.c.res_id == resource_id
         )
-        with _operational(), self.engine.connect() as connection:
+        with _operational(self._driver_errors), self.engine.connect() as connection:
             return connection.execute(statement).first() is not None
 
     def history(
@@ -182,7 +242,7 @@ class Store:
             .offset(offset)
         )
         count_statement = select(func.count()).select_from(v).where(*conditions)
-        with _operational(), self.engine.connect() as connection:
+        with _operational(self._driver_errors), self.engine.connect() as connection:
             total = connection.execute(count_statement).scalar_one()
             rows = connection.execute(rows_statement).all() if count else []
         items = tuple(
@@ -194,44 +254,38 @@ class Store:
         return Page(total, items, offset + len(items) < total)
 
     def search(self, query: SearchQuery) -> Page:
-        c = schema.current
-        v = schema.versions
-        conditions = [c.c.res_type == query.resource_type, *search_conditions(query)]
-        count_statement = select(func.count()).select_from(c).where(*conditions)
-        rows_statement = (
-            select(c.c.res_id, v.c.version_id, v.c.last_updated, v.c.body)
-            .select_from(c.join(v, and_(
-                v.c.res_type == c.c.res_type,
-                v.c.res_id == c.c.res_id,
-                v.c.version_id == c.c.version_id,
-            )))  # fmt: skip
-            .where(*conditions)
-            .order_by(*sort_columns(query))
-            .offset(query.offset)
-        )
-        with _operational(), self.engine.connect() as connection:
-            total = (
-                connection.execute(count_statement).scalar_one()
-                if query.total != "none" or query.count == 0
-                else None
-            )
-            rows = (
-                connection.execute(rows_statement.limit(query.count + 1)).all()
-                if query.count
-                else []
-            )
+        rows_statement, count_statement = self._search_statements(query)
+        params = sql.literals(query)
+        with _operational(self._driver_errors):
+            rows = rows_statement.all(**params) if query.count else []
+            if rows:
+                total: int | None = rows[0][4]
+            elif query.total != "none" or query.count == 0:
+                total = count_statement.first(**params)[0]
+            else:
+                total = None
         has_more = len(rows) > query.count
         items = tuple(
             StoredResource(
-                query.resource_type,
-                r.res_id,
-                r.version_id,
-                _served_instant(r.last_updated),
-                r.body,
+                query.resource_type, res_id, version_id, _served_instant(last_updated), bytes(body)
             )
-            for r in rows[: query.count]
+            for res_id, version_id, last_updated, body, _total in rows[: query.count]
         )
-        return Page(total, items, has_more)
+        return Page(total if query.total != "none" else None, items, has_more)
+
+    def _search_statements(self, query: SearchQuery) -> tuple[_Prepared, _Prepared]:
+        query_shape = sql.shape(query)
+        prepared = self._search_cache.get(query_shape)
+        if prepared is None:
+            statements = sql.build(query_shape)
+            prepared = (
+                _Prepared(self.engine, statements.rows),
+                _Prepared(self.engine, statements.count),
+            )
+            if len(self._search_cache) >= _SEARCH_CACHE_SIZE:
+                self._search_cache.pop(next(iter(self._search_cache)))
+            self._search_cache[query_shape] = prepared
+        return prepared
 
     # --- writes --------------------------------------------------------------------------
 
@@ -252,7 +306,7 @@ class Store:
         key_time = instant_key(moment)
         served = _served_instant(key_time)
         outcomes: list[WriteOutcome] = []
-        with _operational(), self.engine.begin() as connection:
+        with _operational(self._driver_errors), self.engine.begin() as connection:
             for resource in resources:
                 outcomes.append(self._put_one(connection, resource, key_time, served))
         return outcomes
@@ -319,7 +373,7 @@ class Store:
     def counts(self) -> dict[str, int]:
         c = schema.current
         statement = select(c.c.res_type, func.count()).group_by(c.c.res_type)
-        with _operational(), self.engine.connect() as connection:
+        with _operational(self._driver_errors), self.engine.connect() as connection:
             return {t: n for t, n in connection.execute(statement).all()}
 
 
@@ -339,10 +393,12 @@ def _index_row(resource_type: str, resource_id: str, entry: Any) -> dict[str, An
 
 
 @contextmanager
-def _operational() -> Iterator[None]:
-    """Turn the driver's operational failures (database gone, disk full, read-only) into
-    ``StoreUnavailable``, so callers handle one exception."""
+def _operational(driver_errors: tuple[type[BaseException], ...]) -> Iterator[None]:
+    """Turn operational failures (database gone, disk full, read-only), from SQLAlchemy or
+    straight from the driver, into ``StoreUnavailable``, so callers handle one exception."""
     try:
         yield
     except OperationalError as e:
         raise StoreUnavailable(str(e.orig) if e.orig is not None else str(e)) from e
+    except driver_errors as e:
+        raise StoreUnavailable(str(e)) from e
