@@ -46,5 +46,10 @@ goldens: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.map_page
 
+# Needs wrk (Debian package wrk); installed here if missing.
+bench-serve: $(BIN)/.installed
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python -m bench.serve
+
 clean:
 	rm -rf $(VENV) validators/node_modules .pytest_cache .mypy_cache .ruff_cache

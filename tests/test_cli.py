@@ -34,8 +34,8 @@ def _no_config_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def app() -> Flask:
-    return create_app({"TESTING": True})
+def app(tmp_path: Path) -> Flask:
+    return create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"})
 
 
 def run_map(app: Flask, *args: str) -> Result:
@@ -111,8 +111,14 @@ def test_map_content_prints_the_golden_middle_format_as_json(app: Flask, stem: s
     assert json.loads(result.stdout) == golden_content(stem)
 
 
-def test_canonical_base_and_version_come_from_the_app_config() -> None:
-    app = create_app({"CANONICAL_BASE": "https://example.net/fhir", "ARTIFACT_VERSION": "2.0.0"})
+def test_canonical_base_and_version_come_from_the_app_config(tmp_path: Path) -> None:
+    app = create_app(
+        {
+            "CANONICAL_BASE": "https://example.net/fhir",
+            "ARTIFACT_VERSION": "2.0.0",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        }
+    )
 
     result = run_map(app, str(PAGES / "all-induction.txt"))
 
@@ -274,7 +280,13 @@ def test_a_control_character_is_refused_at_its_line(app: Flask, tmp_path: Path) 
 
 
 def test_a_bad_canonical_base_is_one_configuration_line(tmp_path: Path) -> None:
-    bad = create_app({"TESTING": True, "CANONICAL_BASE": "https://example.net/fhir/"})
+    bad = create_app(
+        {
+            "TESTING": True,
+            "CANONICAL_BASE": "https://example.net/fhir/",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        }
+    )
     result = bad.test_cli_runner().invoke(args=["map", str(PAGES / "all-induction.txt")])
     assert result.exit_code == 1 and result.stdout == ""
     assert result.stderr.startswith("configuration: canonical base must be")

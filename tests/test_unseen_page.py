@@ -240,7 +240,9 @@ def test_cli_maps_the_page_and_reports_warnings_on_stderr(
         monkeypatch.delenv(name, raising=False)
     path = tmp_path / "aml-induction.txt"
     path.write_text(AML_INDUCTION, encoding="utf-8")
-    app: Flask = create_app({"TESTING": True})
+    app: Flask = create_app(
+        {"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    )
 
     result = run_map(app, str(path))
 
