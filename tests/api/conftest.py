@@ -25,7 +25,7 @@ from flask.testing import FlaskClient
 from service import create_app
 from tests.conftest import FIXTURES, ROOT
 
-TOKEN = "test-token-0123456789"
+TOKEN = "test-token-0123456789"  # noqa: S105 (a test credential)
 BIN = Path(sys.executable).parent
 
 
