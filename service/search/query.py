@@ -255,4 +255,3 @@ def parse_search(
         total=options["_total"],
     )
     return ParsedSearch(query, tuple(applied), tuple(ignored))
-

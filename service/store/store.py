@@ -23,6 +23,7 @@ from service.search.query import SearchQuery
 from service.search.values import date_range, instant_key, normalise
 
 from . import schema, sql
+from .engine import WRITE_OPTION
 
 Resource = Mapping[str, Any]
 
@@ -306,7 +307,11 @@ class Store:
         key_time = instant_key(moment)
         served = _served_instant(key_time)
         outcomes: list[WriteOutcome] = []
-        with _operational(self._driver_errors), self.engine.begin() as connection:
+        with (
+            _operational(self._driver_errors),
+            self.engine.connect().execution_options(**{WRITE_OPTION: True}) as connection,
+            connection.begin(),
+        ):
             for resource in resources:
                 outcomes.append(self._put_one(connection, resource, key_time, served))
         return outcomes
