@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .values import date_range, normalise
+from .values import MAX_KEY, MIN_KEY, date_range, normalise
 
 Resource = Mapping[str, Any]
 ParamType = Literal["string", "token", "uri", "date", "reference", "composite"]
@@ -131,14 +131,18 @@ def _reference_entries(name: str, values: Iterator[Any]) -> Iterator[IndexEntry]
 
 
 def _date_entries(name: str, values: Iterator[Any]) -> Iterator[IndexEntry]:
+    """A date the search cannot represent (before year 1 in UTC) is left unindexed."""
     for value in values:
-        if isinstance(value, str):
-            span = date_range(value)
-            yield IndexEntry(name, low=span.low, high=span.high)
-        elif isinstance(value, Mapping):  # Period: an open end is unbounded
-            low = date_range(value["start"]).low if "start" in value else "0000"
-            high = date_range(value["end"]).high if "end" in value else "9999"
-            yield IndexEntry(name, low=low, high=high)
+        try:
+            if isinstance(value, str):
+                span = date_range(value)
+                yield IndexEntry(name, low=span.low, high=span.high)
+            elif isinstance(value, Mapping):  # Period: an open end is unbounded
+                low = date_range(value["start"]).low if "start" in value else MIN_KEY
+                high = date_range(value["end"]).high if "end" in value else MAX_KEY
+                yield IndexEntry(name, low=low, high=high)
+        except ValueError:
+            continue
 
 
 def _token_forms(coding: Mapping[str, Any]) -> list[str]:

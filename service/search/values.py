@@ -16,6 +16,11 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 _KEY_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
 
 
+# Bounds beyond every real instant key, for open-ended periods and the end of year 9999.
+MIN_KEY = "0000-00-00T00:00:00.000000"
+MAX_KEY = "9999-99-99T99:99:99.999999"
+
+
 def normalise(text: str) -> str:
     """Case- and accent-insensitive form used by string search (R4 §3.1.1.5.7)."""
     decomposed = unicodedata.normalize("NFKD", text)
@@ -74,18 +79,22 @@ def date_range(text: str) -> DateRange:
             int((fraction + "000000")[:6]),
             tzinfo=zone,
         )
-    except ValueError as e:
+        low_key = instant_key(low)
+    except (ValueError, OverflowError) as e:
         raise ValueError(f"not a FHIR date: {text!r} ({e})") from None
-    if g["month"] is None:
-        high = low.replace(year=low.year + 1)
-    elif g["day"] is None:
-        high = _add_months(low, 1)
-    elif g["hour"] is None:
-        high = low + timedelta(days=1)
-    elif g["second"] is None:
-        high = low + timedelta(minutes=1)
-    elif not fraction:
-        high = low + timedelta(seconds=1)
-    else:
-        high = low + timedelta(microseconds=10 ** max(0, 6 - len(fraction)))
-    return DateRange(instant_key(low), instant_key(high))
+    try:
+        if g["month"] is None:
+            high = low.replace(year=low.year + 1)
+        elif g["day"] is None:
+            high = _add_months(low, 1)
+        elif g["hour"] is None:
+            high = low + timedelta(days=1)
+        elif g["second"] is None:
+            high = low + timedelta(minutes=1)
+        elif not fraction:
+            high = low + timedelta(seconds=1)
+        else:
+            high = low + timedelta(microseconds=10 ** max(0, 6 - len(fraction)))
+    except (ValueError, OverflowError):  # the range ends after year 9999
+        return DateRange(low_key, MAX_KEY)
+    return DateRange(low_key, instant_key(high))
