@@ -192,10 +192,11 @@ def merge(inputs: Sequence[LoadedInput]) -> list[Resource]:
             if key in chosen:
                 first_source, first = chosen[key]
                 if content_hash(first) != content_hash(resource):
+                    where = (
+                        "earlier in it" if first_source == loaded.source else f"in {first_source}"
+                    )
                     raise LoadError(
-                        loaded.source,
-                        0,
-                        f"{key[0]}/{key[1]} differs from the one in {first_source}",
+                        loaded.source, 0, f"{key[0]}/{key[1]} differs from the one {where}"
                     )
                 continue
             chosen[key] = (loaded.source, resource)

@@ -11,7 +11,7 @@ import hmac
 from flask import Response, current_app, request
 
 from mappings.rules import MappingConfig
-from service.loading import Kind, LoadError, read_bytes
+from service.loading import Kind, LoadError, merge, read_bytes
 from service.storage import get_store
 
 from . import bundles
@@ -58,9 +58,10 @@ def import_content() -> Response:
     )
     try:
         loaded = read_bytes("body", request.get_data(), BODY_KINDS[mimetype], config)
+        resources = merge([loaded])  # one resource per (type, id), or a conflict
     except LoadError as e:
         raise FhirError(400, str(e), "invalid") from None
-    outcomes = get_store().put(loaded.resources)
+    outcomes = get_store().put(resources)
     base = fhir_base()
     warnings = (
         operation_outcome([("warning", "informational", w, None) for w in loaded.warnings])

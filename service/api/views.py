@@ -21,6 +21,7 @@ from service.search.params import RESOURCE_TYPES
 from service.search.query import (
     DEFAULT_COUNT,
     MAX_COUNT,
+    MAX_OFFSET,
     ParsedSearch,
     SearchError,
     SearchQuery,
@@ -280,7 +281,7 @@ def _match_entries(base: str, page: Page, query: SearchQuery) -> list[bytes]:
 
 class _HistorySchema(Schema):
     _count = fields.Integer(validate=validate.Range(min=0, max=MAX_COUNT), load_default=None)
-    _offset = fields.Integer(validate=validate.Range(min=0), load_default=0)
+    _offset = fields.Integer(validate=validate.Range(min=0, max=MAX_OFFSET), load_default=0)
     _since = fields.String(load_default=None)
 
 

@@ -21,6 +21,11 @@ from .values import DateRange, date_range
 
 DEFAULT_COUNT = 20
 MAX_COUNT = 200
+# Beyond these a request is refused (400) rather than sent to the database as a query
+# deeper than it accepts.
+MAX_OFFSET = 1_000_000
+MAX_CLAUSES = 32
+MAX_VALUES = 100
 
 DATE_PREFIXES = ("eq", "ne", "lt", "gt", "le", "ge", "sa", "eb", "ap")
 SUMMARY_MODES = ("true", "false", "text", "data", "count")
@@ -180,7 +185,7 @@ class ResultSchema(Schema):
     """The result parameters: how many, which page, in what order, how much of each."""
 
     _count = fields.Integer(validate=validate.Range(min=0, max=MAX_COUNT), load_default=None)
-    _offset = fields.Integer(validate=validate.Range(min=0), load_default=0)
+    _offset = fields.Integer(validate=validate.Range(min=0, max=MAX_OFFSET), load_default=0)
     _sort = _SortField(load_default=())
     _summary = fields.String(validate=validate.OneOf(SUMMARY_MODES), load_default=None)
     _elements = _ElementsField(load_default=None)
@@ -231,7 +236,12 @@ def parse_search(
             continue
         if modifier and modifier not in param.modifiers:
             raise SearchError(f"modifier :{modifier} is not supported on {base} ({param.type})")
-        clauses.append(Clause(param, modifier or None, _values(param, modifier or None, raw)))
+        values = _values(param, modifier or None, raw)
+        if len(values) > MAX_VALUES:
+            raise SearchError(f"{base} has {len(values)} values; at most {MAX_VALUES} are allowed")
+        clauses.append(Clause(param, modifier or None, values))
+        if len(clauses) > MAX_CLAUSES:
+            raise SearchError(f"more than {MAX_CLAUSES} search parameters in one search")
         applied.append((name, raw))
     try:
         options = _RESULT_SCHEMA.load(result)
