@@ -64,6 +64,8 @@ def expand(paths: Iterable[Path]) -> list[Path]:
                 raise LoadError(str(path), 0, f"cannot load {path.suffix or 'extensionless'} "
                                 f"files (use {', '.join(SUFFIXES)})")  # fmt: skip
             files.append(path)
+        elif path.exists():
+            raise LoadError(str(path), 0, "not a regular file or directory")
         else:
             raise LoadError(str(path), 0, "no such file or directory")
     return files
@@ -134,6 +136,8 @@ def _content_line(message: str) -> int:
 
 
 def _content_message(message: str) -> str:
+    if message.startswith("_schema:"):  # marshmallow's word for "the document as a whole"
+        return "not a middle-format document (a mapping with 'format' and 'content')"
     return _LINE_PREFIX.sub("", message, count=1)
 
 

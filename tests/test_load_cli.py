@@ -139,6 +139,8 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, int | None]]:
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
     content = tmp_path / "content.yaml"
     content.write_text("format: ped-content/1\ncontent: [unclosed\n", "utf-8")
+    a_list = tmp_path / "list.yaml"
+    a_list.write_text("- just\n- a list\n", "utf-8")
     unknown_suffix = tmp_path / "page.pdf"
     unknown_suffix.write_bytes(b"%PDF")
     return {
@@ -149,6 +151,7 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, int | None]]:
         "not a page": (not_a_page, None),
         "binary page": (binary, None),
         "broken YAML": (content, None),
+        "not a mapping": (a_list, None),
         "unknown file type": (unknown_suffix, 0),
         "missing file": (tmp_path / "nope.txt", 0),
     }
@@ -164,6 +167,7 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, int | None]]:
         "not a page",
         "binary page",
         "broken YAML",
+        "not a mapping",
         "unknown file type",
         "missing file",
     ],
@@ -177,6 +181,7 @@ def test_bad_input_is_one_line_and_writes_nothing(app: Flask, tmp_path: Path, ca
     got = assert_one_error_line(result, str(path))
     if line is not None:
         assert got == line
+    assert "_schema" not in result.stderr
     assert snapshot(app) == before
 
 
