@@ -8,6 +8,7 @@ are validated with the R4B models *and* refused if they use an R4B-only element.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from functools import cache
 from typing import Any
@@ -16,6 +17,14 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 FHIR_VERSION = "4.0.1"
+
+_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
+def is_valid_id(text: str) -> bool:
+    """Whether ``text`` is a FHIR logical id (the ``id`` datatype's pattern)."""
+    return _ID.fullmatch(text) is not None
+
 
 # Elements present in the R4B models but not in R4 4.0.1, as (resource type, path).
 R4B_ONLY: frozenset[tuple[str, str]] = frozenset(

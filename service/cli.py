@@ -14,18 +14,10 @@ from flask.cli import with_appcontext
 
 from mappings.content import dumps_json, dumps_yaml
 from mappings.pipeline import map_page
-from mappings.rules import MappingConfig
 from mappings.source import PageError
-from service.loading import LoadError, expand, merge, read_file
+from service.loading import LoadError, expand, mapping_config, merge, read_file
 from service.storage import get_store
 from service.store import StoreUnavailable
-
-
-def mapping_config() -> MappingConfig:
-    return MappingConfig(
-        base=current_app.config["CANONICAL_BASE"],
-        version=current_app.config["ARTIFACT_VERSION"],
-    )
 
 
 def _fail(message: str) -> NoReturn:
@@ -56,7 +48,7 @@ def map_command(page: Path, as_content: bool, fmt: str) -> None:
     except OSError as e:
         _fail(f"{page}:0: cannot read: {e.strerror}")
     try:
-        config = mapping_config()
+        config = mapping_config(current_app.config)
     except ValueError as e:
         _fail(f"configuration: {e}")
     try:
@@ -83,7 +75,7 @@ def load_command(paths: tuple[Path, ...]) -> None:
     error nothing is written. Content identical to what is stored creates no new version.
     """
     try:
-        config = mapping_config()
+        config = mapping_config(current_app.config)
     except ValueError as e:
         _fail(f"configuration: {e}")
     try:

@@ -33,8 +33,6 @@ SUFFIXES: dict[str, Kind | None] = {
     ".json": None,  # content or FHIR: the document says which
 }
 
-_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
-
 
 class LoadError(ValueError):
     """Input that cannot be loaded: ``source:line: message`` (line 0 when unknown)."""
@@ -51,6 +49,12 @@ class LoadedInput:
     source: str
     resources: tuple[Resource, ...]
     warnings: tuple[str, ...]
+
+
+def mapping_config(config: Mapping[str, Any]) -> MappingConfig:
+    """The mapping configuration from the app's (``CANONICAL_BASE``, ``ARTIFACT_VERSION``).
+    Raises ValueError if it is not usable."""
+    return MappingConfig(base=config["CANONICAL_BASE"], version=config["ARTIFACT_VERSION"])
 
 
 def expand(paths: Iterable[Path]) -> list[Path]:
@@ -174,7 +178,7 @@ def _checked(source: str, text: str, resource: Mapping[str, Any]) -> Resource:
             source, line, f"{resource_type!r} is not served here (only {', '.join(RESOURCE_TYPES)})"
         )
     resource_id = resource.get("id")
-    if not isinstance(resource_id, str) or not _ID.fullmatch(resource_id):
+    if not isinstance(resource_id, str) or not fhir.is_valid_id(resource_id):
         raise LoadError(source, line, f"{resource_type} needs a valid id, not {resource_id!r}")
     try:
         fhir.validate(resource)

@@ -10,8 +10,7 @@ import hmac
 
 from flask import Response, current_app, request
 
-from mappings.rules import MappingConfig
-from service.loading import Kind, LoadError, merge, read_bytes
+from service.loading import Kind, LoadError, mapping_config, merge, read_bytes
 from service.storage import get_store
 
 from . import bundles
@@ -53,9 +52,7 @@ def import_content() -> Response:
             f"cannot import {mimetype or 'a body without content type'}; send one of "
             + ", ".join(BODY_KINDS),
         )
-    config = MappingConfig(
-        base=current_app.config["CANONICAL_BASE"], version=current_app.config["ARTIFACT_VERSION"]
-    )
+    config = mapping_config(current_app.config)
     try:
         loaded = read_bytes("body", request.get_data(), BODY_KINDS[mimetype], config)
         resources = merge([loaded])  # one resource per (type, id), or a conflict

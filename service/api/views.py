@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime
 from email.utils import format_datetime
 from functools import lru_cache
@@ -17,6 +16,7 @@ from urllib.parse import quote, urlencode
 from flask import Response, request
 from marshmallow import Schema, ValidationError, fields, validate
 
+from mappings.fhir import is_valid_id
 from service.search.params import RESOURCE_TYPES
 from service.search.query import (
     DEFAULT_COUNT,
@@ -37,7 +37,6 @@ from .errors import JSON_MEDIA_TYPE, FhirError, operation_outcome
 from .negotiation import Negotiated, negotiate
 from .subsetting import is_subsetting, subset
 
-_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _SAFE_IN_LINKS = ":|,$/"
 
 
@@ -115,7 +114,7 @@ def _resource_response(stored: StoredResource) -> Response:
 
 
 def _valid_id(resource_type: str, resource_id: str) -> str:
-    if not _ID.fullmatch(resource_id):
+    if not is_valid_id(resource_id):
         raise FhirError(404, f"{resource_id!r} is not a valid {resource_type} id", "not-found")
     return resource_id
 
@@ -243,8 +242,6 @@ def search(resource_type: str) -> Response:
     except SearchError as e:
         raise FhirError(400, str(e), "invalid") from None
     query = parsed.query
-    if query.summary == "count":
-        query = replace(query, count=0, total="accurate")
     page = get_store().search(query)
     base = fhir_base()
     path = f"{base}/{resource_type}"
@@ -252,7 +249,7 @@ def search(resource_type: str) -> Response:
     links = paging_links(
         path,
         applied,
-        count=parsed.query.count if query.summary != "count" else 0,
+        count=query.count,
         offset=query.offset,
         total=page.total,
         has_more=page.has_more,
@@ -280,7 +277,9 @@ def _match_entries(base: str, page: Page, query: SearchQuery) -> list[bytes]:
 
 
 class _HistorySchema(Schema):
-    _count = fields.Integer(validate=validate.Range(min=0, max=MAX_COUNT), load_default=None)
+    _count = fields.Integer(
+        validate=validate.Range(min=0, max=MAX_COUNT), load_default=DEFAULT_COUNT
+    )
     _offset = fields.Integer(validate=validate.Range(min=0, max=MAX_OFFSET), load_default=0)
     _since = fields.String(load_default=None)
 
@@ -301,7 +300,7 @@ def _history(resource_type: str, resource_id: str | None) -> Response:
         raise FhirError(400, first_problem(e), "invalid") from None
     except ValueError as e:
         raise FhirError(400, f"_since: {e}", expression="_since") from None
-    count = options["_count"] if options["_count"] is not None else DEFAULT_COUNT
+    count = options["_count"]
     page = get_store().history(
         resource_type, resource_id, since=since, count=count, offset=options["_offset"]
     )

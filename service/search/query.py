@@ -119,7 +119,7 @@ def _token(text: str) -> Token:
 
 def _date(text: str) -> DatePredicate:
     prefix, rest = ("eq", text)
-    if text[:2] in DATE_PREFIXES and not text[:2].isdigit():
+    if text[:2] in DATE_PREFIXES:
         prefix, rest = text[:2], text[2:]
     try:
         return DatePredicate(prefix, date_range(rest))
@@ -184,7 +184,9 @@ class _ElementsField(fields.String):
 class ResultSchema(Schema):
     """The result parameters: how many, which page, in what order, how much of each."""
 
-    _count = fields.Integer(validate=validate.Range(min=0, max=MAX_COUNT), load_default=None)
+    _count = fields.Integer(
+        validate=validate.Range(min=0, max=MAX_COUNT), load_default=DEFAULT_COUNT
+    )
     _offset = fields.Integer(validate=validate.Range(min=0, max=MAX_OFFSET), load_default=0)
     _sort = _SortField(load_default=())
     _summary = fields.String(validate=validate.OneOf(SUMMARY_MODES), load_default=None)
@@ -212,7 +214,6 @@ def parse_search(
     pairs: Iterable[tuple[str, str]],
     *,
     strict: bool = False,
-    default_count: int = DEFAULT_COUNT,
 ) -> ParsedSearch:
     params = PARAMETERS[resource_type]
     clauses: list[Clause] = []
@@ -253,15 +254,16 @@ def parse_search(
                 f"cannot sort {resource_type} by {key!r}; "
                 f"supported: {', '.join(sorted(SORT_KEYS[resource_type]))}"
             )
-    count = options["_count"]
+    summary = options["_summary"]
     query = SearchQuery(
         resource_type=resource_type,
         clauses=tuple(clauses),
         sort=options["_sort"],
-        count=default_count if count is None else count,
+        # _summary=count asks for the total and no entries.
+        count=0 if summary == "count" else options["_count"],
         offset=options["_offset"],
-        summary=options["_summary"],
+        summary=summary,
         elements=options["_elements"],
-        total=options["_total"],
+        total="accurate" if summary == "count" else options["_total"],
     )
     return ParsedSearch(query, tuple(applied), tuple(ignored))

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
 )
 
 metadata = MetaData()
@@ -80,4 +81,14 @@ search_index = Table(
     Index("ix_search_index_key", "res_type", "param", "key"),
     Index("ix_search_index_date", "res_type", "param", "low", "high"),
     Index("ix_search_index_resource", "res_type", "res_id"),
+)
+
+# Each current version joined to its row (and body) in ``resource_version``.
+current_versions = current.join(
+    versions,
+    and_(
+        versions.c.res_type == current.c.res_type,
+        versions.c.res_id == current.c.res_id,
+        versions.c.version_id == current.c.version_id,
+    ),
 )

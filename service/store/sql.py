@@ -246,16 +246,7 @@ def build(query_shape: tuple[Any, ...]) -> SearchStatements:
             v.c.body,
             func.count().over().label("total"),
         )
-        .select_from(
-            c.join(
-                v,
-                and_(
-                    v.c.res_type == c.c.res_type,
-                    v.c.res_id == c.c.res_id,
-                    v.c.version_id == c.c.version_id,
-                ),
-            )
-        )
+        .select_from(schema.current_versions)
         .where(*conditions)
         .order_by(*order)
         .limit(bindparam("limit", type_=Integer))

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import OperationalError
 
-from service.search.params import index_entries
+from service.search.params import IndexEntry, index_entries
 from service.search.query import SearchQuery
 from service.search.values import date_range, instant_key, normalise
 
@@ -68,11 +68,16 @@ def _served_instant(key: str) -> str:
     return f"{key[:23]}Z"
 
 
-def content_hash(resource: Resource) -> str:
-    """Hash of the content, ignoring what the server itself assigns (version, timestamp)."""
-    meta = {
+def _own_meta(resource: Resource) -> dict[str, Any]:
+    """``meta`` without what the server itself assigns (version, timestamp)."""
+    return {
         k: v for k, v in resource.get("meta", {}).items() if k not in ("versionId", "lastUpdated")
     }
+
+
+def content_hash(resource: Resource) -> str:
+    """Hash of the content, ignoring what the server itself assigns (version, timestamp)."""
+    meta = _own_meta(resource)
     content = {k: v for k, v in resource.items() if k != "meta"}
     if meta:
         content["meta"] = meta
@@ -81,9 +86,7 @@ def content_hash(resource: Resource) -> str:
 
 
 def _serialize(resource: Resource, version_id: int, last_updated: str) -> bytes:
-    meta = {
-        k: v for k, v in resource.get("meta", {}).items() if k not in ("versionId", "lastUpdated")
-    }
+    meta = _own_meta(resource)
     stored: dict[str, Any] = {
         "resourceType": resource["resourceType"],
         "id": resource["id"],
@@ -99,33 +102,21 @@ def _sort_values(resource: Resource) -> dict[str, str | None]:
     version = resource.get("version")
     return {
         "sort_title": normalise(title)[: schema.KEY_LENGTH] if isinstance(title, str) else None,
-        "sort_date": instant_key_of(date) if isinstance(date, str) else None,
+        "sort_date": _date_key(date) if isinstance(date, str) else None,
         "sort_version": version[: schema.KEY_LENGTH] if isinstance(version, str) else None,
     }
 
 
-def instant_key_of(date: str) -> str | None:
+def _date_key(date: str) -> str | None:
     try:
         return date_range(date).low
     except ValueError:
         return None
 
 
-def _current_join() -> Any:
-    c, v = schema.current, schema.versions
-    return c.join(
-        v,
-        and_(
-            v.c.res_type == c.c.res_type,
-            v.c.res_id == c.c.res_id,
-            v.c.version_id == c.c.version_id,
-        ),
-    )
-
-
 _READ = (
     select(schema.versions.c.version_id, schema.versions.c.last_updated, schema.versions.c.body)
-    .select_from(_current_join())
+    .select_from(schema.current_versions)
     .where(
         schema.current.c.res_type == bindparam("res_type"),
         schema.current.c.res_id == bindparam("res_id"),
@@ -382,7 +373,7 @@ class Store:
             return {t: n for t, n in connection.execute(statement).all()}
 
 
-def _index_row(resource_type: str, resource_id: str, entry: Any) -> dict[str, Any]:
+def _index_row(resource_type: str, resource_id: str, entry: IndexEntry) -> dict[str, Any]:
     basis = entry.norm if entry.norm is not None else entry.value
     return {
         "res_type": resource_type,
