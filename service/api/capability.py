@@ -24,18 +24,37 @@ RESULT_PARAMETERS = (
 )
 
 
+class OperationLike(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def definition(self) -> str: ...
+    @property
+    def level(self) -> str: ...
+    @property
+    def resource_types(self) -> tuple[str, ...] | None: ...
+
+
 class RouteLike(Protocol):
     @property
     def interaction(self) -> str | None: ...
     @property
-    def operation(self) -> str | None: ...
+    def operation(self) -> OperationLike | None: ...
+
+
+def _operation_entry(operation: OperationLike, canonical_base: str) -> dict[str, str]:
+    definition = operation.definition
+    if "://" not in definition:
+        definition = f"{canonical_base}/{definition}"
+    return {"name": operation.name, "definition": definition}
 
 
 def capability_statement(
     routes: Sequence[RouteLike], base: str, canonical_base: str
 ) -> dict[str, Any]:
     interactions = [r.interaction for r in routes if r.interaction]
-    operations = [r.operation for r in routes if r.operation]
+    operations = list(dict.fromkeys(r.operation for r in routes if r.operation))
+    system_operations = [op for op in operations if op.level == "system"]
     software_version = version("ped-fhir")
     resources = []
     for resource_type, params in PARAMETERS.items():
@@ -77,6 +96,14 @@ def capability_statement(
                 "searchParam": search_params,
             }
         )
+        typed = [
+            _operation_entry(op, canonical_base)
+            for op in operations
+            if op.level != "system"
+            and (op.resource_types is None or resource_type in op.resource_types)
+        ]
+        if typed:
+            resources[-1]["operation"] = list({e["name"]: e for e in typed}.values())
     return {
         "resourceType": "CapabilityStatement",
         "id": "ped-fhir",
@@ -106,10 +133,7 @@ def capability_statement(
                     "description": "CORS for GET. Writes need a Bearer token.",
                 },
                 "resource": resources,
-                "operation": [
-                    {"name": name, "definition": f"{canonical_base}/OperationDefinition/{name}"}
-                    for name in operations
-                ],
+                "operation": [_operation_entry(op, canonical_base) for op in system_operations],
             }
         ],
     }

@@ -9,9 +9,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Blueprint, Response, current_app
+from marshmallow import Schema
 
 from . import imports, views
 from .capability import capability_statement
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A FHIR operation (``$name``) as the CapabilityStatement and OpenAPI describe it."""
+
+    name: str
+    definition: str
+    """Canonical URL of its OperationDefinition; a relative one is under CANONICAL_BASE."""
+    level: str
+    """"system", "type" or "instance"."""
+    resource_types: tuple[str, ...] | None = None
+    """The types it applies to at type or instance level (None: every served type)."""
+    parameters: type[Schema] | None = None
+    """Its query parameters, as a marshmallow schema."""
+    body: tuple[str, ...] = ()
+    """Media types it takes as a request body."""
 
 
 @dataclass(frozen=True)
@@ -22,8 +40,7 @@ class Route:
     methods: tuple[str, ...]
     interaction: str | None = None
     """A type-level interaction code (CapabilityStatement.rest.resource.interaction)."""
-    operation: str | None = None
-    """A system-level operation name (CapabilityStatement.rest.operation)."""
+    operation: Operation | None = None
 
 
 def metadata() -> Response:
@@ -35,7 +52,9 @@ def metadata() -> Response:
 
 ROUTES: tuple[Route, ...] = (
     Route("/metadata", "metadata", metadata, ("GET",)),
-    Route("/$import", "import", imports.import_content, ("POST",), operation="import"),
+    Route("/$import", "import", imports.import_content, ("POST",),
+          operation=Operation("import", "OperationDefinition/import", "system",
+                              body=tuple(imports.BODY_KINDS))),
     Route("/<resource_type>", "search", views.search, ("GET",), "search-type"),
     Route("/<resource_type>/_search", "search_form", views.search, ("GET", "POST"), "search-type"),
     Route("/<resource_type>/_history", "history_type", views.history_type, ("GET",),

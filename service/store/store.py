@@ -210,6 +210,29 @@ class Store:
         with _operational(self._driver_errors), self.engine.connect() as connection:
             return connection.execute(statement).first() is not None
 
+    def current(self, resource_type: str, *, batch: int = 500) -> Iterator[StoredResource]:
+        """Every current resource of a type, by id, read in batches (for exports)."""
+        c = schema.current
+        after = ""
+        while True:
+            statement = (
+                select(c.c.res_id, c.c.version_id, c.c.last_updated, schema.versions.c.body)
+                .select_from(schema.current_versions)
+                .where(c.c.res_type == resource_type, c.c.res_id > after)
+                .order_by(c.c.res_id)
+                .limit(batch)
+            )
+            with _operational(self._driver_errors), self.engine.connect() as connection:
+                rows = connection.execute(statement).all()
+            for r in rows:
+                yield StoredResource(
+                    resource_type, r.res_id, r.version_id, _served_instant(r.last_updated),
+                    bytes(r.body),
+                )  # fmt: skip
+            if len(rows) < batch:
+                return
+            after = rows[-1].res_id
+
     def history(
         self,
         resource_type: str,
