@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from importlib.metadata import version
 from typing import Any, Protocol
 
-from mappings.fhir import FHIR_VERSION
 from service.search.params import PARAMETERS, SORT_KEYS
 
 from .negotiation import FORMATS
@@ -50,8 +49,9 @@ def _operation_entry(operation: OperationLike, canonical_base: str) -> dict[str,
 
 
 def capability_statement(
-    routes: Sequence[RouteLike], base: str, canonical_base: str
+    routes: Sequence[RouteLike], base: str, canonical_base: str, *, fhir_version: str
 ) -> dict[str, Any]:
+    """What this server does, for clients of ``fhir_version`` (the release they asked for)."""
     interactions = [r.interaction for r in routes if r.interaction]
     operations = list(dict.fromkeys(r.operation for r in routes if r.operation))
     system_operations = [op for op in operations if op.level == "system"]
@@ -90,7 +90,7 @@ def capability_statement(
                 "readHistory": True,
                 "updateCreate": False,
                 "conditionalCreate": False,
-                "conditionalRead": "not-supported",
+                "conditionalRead": "full-support",
                 "conditionalUpdate": False,
                 "conditionalDelete": "not-supported",
                 "searchParam": search_params,
@@ -120,7 +120,7 @@ def capability_statement(
         "kind": "instance",
         "software": {"name": "ped-fhir", "version": software_version},
         "implementation": {"description": "ped-fhir", "url": base},
-        "fhirVersion": FHIR_VERSION,
+        "fhirVersion": fhir_version,
         "format": [f.media_type for f in FORMATS] + [f.name for f in FORMATS],
         "rest": [
             {

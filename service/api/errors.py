@@ -11,12 +11,13 @@ import json
 import logging
 from collections.abc import Mapping
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from service.store import StoreUnavailable
 
-JSON_MEDIA_TYPE = "application/fhir+json; charset=utf-8"
+from .negotiation import DEFAULT, Negotiated
+from .rendering import render
 
 # HTTP status -> OperationOutcome issue type, for errors werkzeug raises itself.
 _ISSUE_TYPES = {
@@ -78,10 +79,12 @@ def outcome_response(
     expression: str | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    body = operation_outcome([("error", code, diagnostics, expression)])
-    response = Response(
-        json.dumps(body, ensure_ascii=False), status=status, content_type=JSON_MEDIA_TYPE
-    )
+    body = json.dumps(
+        operation_outcome([("error", code, diagnostics, expression)]), ensure_ascii=False
+    ).encode()
+    # In the client's format when negotiation got that far; R4 JSON otherwise (a 406).
+    chosen: Negotiated = request.environ.get("ped.negotiated", DEFAULT) if request else DEFAULT
+    response = Response(render(body, chosen), status=status, content_type=chosen.content_type)
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response

@@ -45,7 +45,10 @@ class Route:
 
 def metadata() -> Response:
     statement = capability_statement(
-        ROUTES, views.fhir_base(), current_app.config["CANONICAL_BASE"]
+        ROUTES,
+        views.fhir_base(),
+        current_app.config["CANONICAL_BASE"],
+        fhir_version=views.negotiated().fhir_version,
     )
     return views.reply(json.dumps(statement, ensure_ascii=False).encode())
 

@@ -13,7 +13,7 @@ from email.utils import format_datetime
 from functools import lru_cache
 from urllib.parse import quote, urlencode
 
-from flask import Response, request
+from flask import Response, current_app, request
 from marshmallow import Schema, ValidationError, fields, validate
 
 from mappings.fhir import is_valid_id
@@ -33,8 +33,9 @@ from service.storage import get_store
 from service.store import Page, StoredResource
 
 from . import bundles
-from .errors import JSON_MEDIA_TYPE, FhirError, operation_outcome
+from .errors import FhirError, operation_outcome
 from .negotiation import Negotiated, negotiate
+from .rendering import render
 from .subsetting import is_subsetting, subset
 
 _SAFE_IN_LINKS = ":|,$/"
@@ -68,8 +69,11 @@ def negotiated() -> Negotiated:
 
 
 def reply(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    negotiated()
-    return Response(body, status=status, headers=headers, content_type=JSON_MEDIA_TYPE)
+    """R4 JSON ``body`` in the negotiated format and FHIR version."""
+    chosen = negotiated()
+    return Response(
+        render(body, chosen), status=status, headers=headers, content_type=chosen.content_type
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -104,13 +108,36 @@ def _subsetting() -> tuple[str | None, tuple[str, ...] | None]:
     return options.get("_summary"), names
 
 
-def _resource_response(stored: StoredResource) -> Response:
+# A version never changes once written, so a vread can be cached for good.
+_IMMUTABLE = 365 * 24 * 3600
+
+
+def cacheable(response: Response, max_age: int | None = None) -> Response:
+    """Published content: any cache may keep it for ``max_age`` seconds (default: the
+    CACHE_MAX_AGE setting), then revalidate. Replies differ by Accept (format, version)."""
+    response.cache_control.public = True
+    response.cache_control.max_age = (
+        current_app.config["CACHE_MAX_AGE"] if max_age is None else max_age
+    )
+    response.vary.add("Accept")
+    return response
+
+
+def _resource_response(stored: StoredResource, *, immutable: bool = False) -> Response:
+    """One resource, answering conditional requests (If-None-Match, If-Modified-Since)
+    with 304 from its version alone."""
     body = stored.body
     if "_summary" in request.args or "_elements" in request.args:
         summary, elements = _subsetting()
         if is_subsetting(summary, elements):
             body = subset(body, summary, elements)
-    return reply(body, headers=version_headers(stored))
+    response = cacheable(
+        reply(body, headers=version_headers(stored)), _IMMUTABLE if immutable else None
+    )
+    if immutable:
+        response.cache_control.immutable = True
+    response.make_conditional(request)
+    return response
 
 
 def _valid_id(resource_type: str, resource_id: str) -> str:
@@ -142,7 +169,7 @@ def vread(resource_type: str, resource_id: str, version_id: str) -> Response:
         raise FhirError(
             404, f"{resource_type}/{resource_id} has no version {version_id!r}", "not-found"
         )
-    return _resource_response(stored)
+    return _resource_response(stored, immutable=True)
 
 
 # --- links -------------------------------------------------------------------------------
@@ -258,7 +285,9 @@ def search(resource_type: str) -> Response:
     outcome = _ignored_outcome(parsed)
     if outcome is not None:
         entries.append(outcome)
-    return reply(bundles.bundle("searchset", total=page.total, links=links, entries=entries))
+    return cacheable(
+        reply(bundles.bundle("searchset", total=page.total, links=links, entries=entries))
+    )
 
 
 def _match_entries(base: str, page: Page, query: SearchQuery) -> list[bytes]:

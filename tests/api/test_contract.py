@@ -31,7 +31,7 @@ from tests.conftest import FIXTURES
 
 from .conftest import TOKEN, make_app
 
-FHIR_JSON = "application/fhir+json; charset=utf-8"
+FHIR_JSON = "application/fhir+json; fhirVersion=4.0; charset=utf-8"
 BASE = "http://localhost/fhir"
 SUBSETTED_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
 STRICT = {"Prefer": "handling=strict"}

@@ -41,7 +41,7 @@ from tests.support.r4_validator import validate_r4
 
 Resource = dict[str, Any]
 
-JSON_MEDIA_TYPE = "application/fhir+json; charset=utf-8"
+JSON_MEDIA_TYPE = "application/fhir+json; fhirVersion=4.0; charset=utf-8"
 TIMEOUT = 30.0
 TYPES = ("PlanDefinition", "ActivityDefinition", "Medication")
 CANONICAL = "https://fhir.example.org/ped"
@@ -146,14 +146,21 @@ def test_fhirpy_search_by_id_gets_exactly_one(fhirpy_client: SyncFHIRClient, pla
     assert plan["title"] == FIXTURE["PlanDefinition"][plan_id]["title"]
 
 
-def test_fhirpy_refresh_rereads_the_resource(fhirpy_client: SyncFHIRClient) -> None:
-    # refresh() sends If-None-Match with the bare versionId; this server declares
-    # conditionalRead not-supported, so it answers 200 with the resource, which fhirpy reloads.
+def test_fhirpy_refresh_of_a_current_copy_is_answered_not_modified(
+    fhirpy_client: SyncFHIRClient, live_server: str
+) -> None:
+    # refresh() sends If-None-Match with the bare versionId. The copy is current, so the
+    # server answers 304 and fhirpy keeps what it holds.
     medication = fhirpy_client.reference("Medication", "imatinib").to_resource()
-    medication["status"] = "changed locally"
     medication.refresh()
-    assert medication["status"] == "active"
     assert _without_meta(medication.serialize()) == FIXTURE["Medication"]["imatinib"]
+    response = requests.get(
+        f"{live_server}/Medication/imatinib",
+        headers={"If-None-Match": medication["meta"]["versionId"]},
+        timeout=10,
+    )
+    assert response.status_code == 304
+    assert response.content == b""
 
 
 @pytest.mark.parametrize("resource_type", TYPES)

@@ -1,0 +1,355 @@
+"""FHIR XML for JSON-shaped resources, both ways, for R4 and R5.
+
+The element order, types and cardinality come from fhir.resources' models; the conversion
+itself is ours because fhir.resources' XML writer has two defects that make its output
+invalid or lossy: it writes an element's ``id`` (``action.id``, ``goal.id``) as a child
+``<id value>`` instead of an ``id`` attribute, and drops it when reading it back; and it
+renders decimals through ``float``, so ``1`` becomes ``1.0`` (FHIR decimals keep their
+precision). Here every value is copied as written, and the rules of the FHIR XML format
+(R4 §2.6.2) are applied as such:
+
+- a primitive is ``<name value="…"/>``; its JSON ``_name`` companion gives the element's
+  ``id`` attribute and ``extension`` children;
+- the ``id`` of any element that is not a resource is an attribute; a resource's ``id`` is
+  an element; ``Extension.url`` is an attribute;
+- a Resource-typed element (``Bundle.entry.resource``, ``contained``) wraps an element
+  named after the resource type;
+- ``Narrative.div`` is XHTML, inline in its own namespace.
+
+Parsing XML refuses DTDs, entities and anything the models do not know, with the line.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from types import ModuleType
+from typing import Any, Literal
+
+from fhir_core.utils import (
+    determine_version_prefix_from_class,
+    get_fhir_type_name,
+    is_list_type,
+    is_primitive_type,
+)
+from lxml import etree
+
+FHIR_NS = "http://hl7.org/fhir"
+XHTML_NS = "http://www.w3.org/1999/xhtml"
+
+Release = Literal["4.0.1", "5.0.0"]
+
+_INTEGERS = frozenset({"integer", "positiveInt", "unsignedInt", "integer64"})
+
+
+_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>'
+
+
+class XmlError(ValueError):
+    """XML that is not a FHIR resource this server can read. ``line`` is 1-based or 0."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"line {line}: {message}" if line else message)
+        self.line = line
+        self.message = message
+
+
+class RawNumber(str):
+    """A JSON number kept as written, so that ``1.50`` stays ``1.50`` in XML."""
+
+    __slots__ = ()
+
+
+def loads_exact(body: bytes | str) -> Any:
+    """JSON with numbers kept as written (``RawNumber``), for rendering as XML."""
+    return json.loads(body, parse_float=RawNumber, parse_int=RawNumber)
+
+
+@dataclass(frozen=True)
+class _Field:
+    name: str
+    fhir_type: str
+    many: bool
+    primitive: bool
+
+
+def _models(release: Release) -> ModuleType:
+    """The models of a release. Importing its ``fhirtypes`` fills fhir_core's type
+    registry, which names the FHIR type of each model field."""
+    package = "fhir.resources.R4B" if release == "4.0.1" else "fhir.resources"
+    importlib.import_module(f"{package}.fhirtypes")
+    return importlib.import_module(package)
+
+
+@cache
+def _fields(release: Release, type_name: str) -> tuple[dict[str, _Field], bool]:
+    """The elements of a FHIR type, in XML order, and whether it is a resource."""
+    try:
+        cls = _models(release).get_fhir_model_class(type_name)
+    except (KeyError, ValueError, AttributeError, ImportError):
+        raise XmlError(0, f"{type_name} is not a FHIR type") from None
+    prefix = determine_version_prefix_from_class(cls)
+    aliases = cls.get_alias_mapping()
+    fields = {}
+    for name in cls.elements_sequence():
+        info = cls.model_fields[aliases[name]]
+        fields[name] = _Field(
+            name, get_fhir_type_name(info, prefix=prefix), is_list_type(info),
+            is_primitive_type(info),
+        )  # fmt: skip
+    return fields, bool(cls.has_resource_base())
+
+
+# --- JSON -> XML ---------------------------------------------------------------------------
+
+
+def to_xml(resource: Mapping[str, Any], release: Release = "4.0.1") -> bytes:
+    """A resource (JSON-shaped; numbers ideally as ``RawNumber``) as FHIR XML, UTF-8."""
+    root = _resource_element(resource, release)
+    return _DECLARATION + bytes(etree.tostring(root, encoding="UTF-8", xml_declaration=False))
+
+
+def _resource_element(resource: Mapping[str, Any], release: Release) -> etree._Element:
+    type_name = resource.get("resourceType")
+    if not isinstance(type_name, str):
+        raise ValueError("a resource needs a resourceType")
+    # lxml takes None as the default namespace's prefix; its stubs do not know that.
+    element = etree.Element(f"{{{FHIR_NS}}}{type_name}", nsmap={None: FHIR_NS})  # type: ignore[dict-item]
+    _fill(element, resource, type_name, release)
+    return element
+
+
+def _fill(
+    element: etree._Element, value: Mapping[str, Any], type_name: str, release: Release
+) -> None:
+    fields, is_resource = _fields(release, type_name)
+    if not is_resource and value.get("id") is not None:
+        element.set("id", str(value["id"]))
+    if type_name == "Extension" and value.get("url") is not None:
+        element.set("url", str(value["url"]))
+    known = {"resourceType"} | fields.keys() | {f"_{name}" for name in fields}
+    unknown = [key for key in value if key not in known]
+    if unknown:
+        raise ValueError(f"{type_name} has no element {unknown[0]!r}")
+    for name, field in fields.items():
+        if name == "id" and not is_resource:
+            continue
+        if type_name == "Extension" and name == "url":
+            continue
+        _add(element, field, value.get(name), value.get(f"_{name}"), release)
+
+
+def _add(
+    parent: etree._Element, field: _Field, value: Any, companion: Any, release: Release
+) -> None:
+    if value is None and companion is None:
+        return
+    if field.many:
+        values = value if isinstance(value, list) else []
+        companions = companion if isinstance(companion, list) else []
+        for index in range(max(len(values), len(companions))):
+            item = values[index] if index < len(values) else None
+            extra = companions[index] if index < len(companions) else None
+            _add_one(parent, field, item, extra, release)
+    else:
+        _add_one(parent, field, value, companion, release)
+
+
+def _add_one(
+    parent: etree._Element, field: _Field, value: Any, companion: Any, release: Release
+) -> None:
+    if value is None and companion is None:
+        return
+    if field.fhir_type == "xhtml":
+        parent.append(_xhtml(value))
+        return
+    child = etree.SubElement(parent, f"{{{FHIR_NS}}}{field.name}")
+    if field.fhir_type == "Resource":
+        child.append(_resource_element(value, release))
+    elif field.primitive:
+        if isinstance(companion, Mapping):
+            _fill(child, companion, "Element", release)  # its id and extensions
+        if value is not None:
+            child.set("value", _primitive_text(value))
+    else:
+        _fill(child, value, field.fhir_type, release)
+
+
+def _primitive_text(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return str(value)
+
+
+def _xhtml(div: Any) -> etree._Element:
+    try:
+        element = etree.fromstring(str(div).encode(), parser=_parser())
+    except etree.XMLSyntaxError as e:
+        raise ValueError(f"the narrative is not well-formed XHTML: {e}") from None
+    if element.tag != f"{{{XHTML_NS}}}div":
+        raise ValueError("the narrative must be an XHTML div")
+    return element
+
+
+# --- XML -> JSON ---------------------------------------------------------------------------
+
+
+@cache
+def _parser() -> etree.XMLParser:
+    # No DTDs, no entity expansion, no network: a request body cannot reach files or hosts.
+    return etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
+        remove_comments=True, remove_pis=True, huge_tree=False,
+    )  # fmt: skip
+
+
+def from_xml(data: bytes, release: Release = "4.0.1") -> dict[str, Any]:
+    """A FHIR XML resource as JSON-shaped data (numbers as int or float)."""
+    try:
+        root = etree.fromstring(data, parser=_parser())
+    except etree.XMLSyntaxError as e:
+        raise XmlError(e.lineno or 0, f"not well-formed XML: {e.msg}") from None
+    if getattr(root.getroottree().docinfo, "doctype", None):
+        raise XmlError(1, "a DOCTYPE is not allowed in FHIR XML")
+    return _read_resource(root, release)
+
+
+def _line(element: etree._Element) -> int:
+    line = element.sourceline
+    return line if isinstance(line, int) else 0
+
+
+def _local(element: etree._Element, namespace: str = FHIR_NS) -> str:
+    qname = etree.QName(element)
+    if qname.namespace != namespace:
+        raise XmlError(
+            _line(element),
+            f"<{qname.localname}> is not in the FHIR namespace {namespace}",
+        )
+    return str(qname.localname)
+
+
+def _read_resource(element: etree._Element, release: Release) -> dict[str, Any]:
+    type_name = _local(element)
+    if not _fields(release, type_name)[1]:
+        raise XmlError(_line(element), f"<{type_name}> is not a resource")
+    if element.attrib:
+        raise XmlError(_line(element), f"<{type_name}> takes no attributes")
+    result: dict[str, Any] = {"resourceType": type_name}
+    _read_children(element, type_name, result, release)
+    return result
+
+
+def _read_complex(element: etree._Element, type_name: str, release: Release) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for attribute, value in element.attrib.items():
+        if attribute == "id" or (attribute == "url" and type_name == "Extension"):
+            result[attribute] = value
+        else:
+            raise XmlError(
+                _line(element),
+                f"<{etree.QName(element).localname}> has an unknown attribute {attribute!r}",
+            )
+    _read_children(element, type_name, result, release)
+    return result
+
+
+def _read_children(
+    element: etree._Element, type_name: str, result: dict[str, Any], release: Release
+) -> None:
+    fields, is_resource = _fields(release, type_name)
+    if element.text and element.text.strip():
+        raise XmlError(_line(element), f"unexpected text in <{type_name}>")
+    for child in element:
+        line = _line(child)
+        if etree.QName(child).namespace == XHTML_NS and "div" in fields:
+            result["div"] = etree.tostring(child, encoding=str, with_tail=False)
+            continue
+        name = _local(child)
+        field = fields.get(name)
+        if field is None or (name == "id" and not is_resource):
+            raise XmlError(line, f"{type_name} has no element <{name}>")
+        if field.fhir_type == "Resource":
+            inner = list(child)
+            if len(inner) != 1:
+                raise XmlError(line, f"<{name}> must hold exactly one resource")
+            _put(result, field, _read_resource(inner[0], release), line)
+        elif field.primitive:
+            _read_primitive(child, field, result, release)
+        else:
+            _put(result, field, _read_complex(child, field.fhir_type, release), line)
+    for name, field in fields.items():
+        companion = result.get(f"_{name}")
+        if field.many and isinstance(companion, list):
+            values = result.setdefault(name, [])
+            values.extend([None] * (len(companion) - len(values)))
+            if all(v is None for v in values):
+                del result[name]
+
+
+def _read_primitive(
+    child: etree._Element, field: _Field, result: dict[str, Any], release: Release
+) -> None:
+    line = _line(child)
+    raw = child.get("value")
+    extra = {k: v for k, v in child.attrib.items() if k != "value"}
+    companion = _read_complex(child, "Element", release) if (extra or len(child)) else None
+    if raw is None and companion is None:
+        raise XmlError(line, f"<{field.name}> has neither a value nor extensions")
+    value = None if raw is None else _typed(raw, field.fhir_type, line)
+    if field.many:
+        values = result.setdefault(field.name, [])
+        companions = result.setdefault(f"_{field.name}", [])
+        values.append(value)
+        companions.append(companion)
+        if all(c is None for c in companions):
+            del result[f"_{field.name}"]
+        return
+    if field.name in result or f"_{field.name}" in result:
+        raise XmlError(line, f"<{field.name}> may appear only once")
+    if value is not None:
+        result[field.name] = value
+    if companion is not None:
+        result[f"_{field.name}"] = companion
+
+
+def _put(result: dict[str, Any], field: _Field, value: Any, line: int) -> None:
+    if field.many:
+        result.setdefault(field.name, []).append(value)
+    elif field.name in result:
+        raise XmlError(line, f"<{field.name}> may appear only once")
+    else:
+        result[field.name] = value
+
+
+def _typed(raw: str, fhir_type: str, line: int) -> Any:
+    converters: dict[str, Callable[[str], Any]] = {
+        "boolean": _boolean,
+        "decimal": _decimal,
+        **dict.fromkeys(_INTEGERS, int),
+    }
+    convert = converters.get(fhir_type)
+    if convert is None:
+        return raw
+    try:
+        return convert(raw)
+    except ValueError:
+        raise XmlError(line, f"{raw!r} is not a valid {fhir_type}") from None
+
+
+def _boolean(raw: str) -> bool:
+    if raw not in ("true", "false"):
+        raise ValueError(raw)
+    return raw == "true"
+
+
+def _decimal(raw: str) -> int | float:
+    number = float(raw)
+    if any(c in raw for c in ".eE"):
+        return number
+    return int(raw)
