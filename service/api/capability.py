@@ -20,6 +20,8 @@ RESULT_PARAMETERS = (
     ("_summary", "token", "true | text | data | count | false"),
     ("_elements", "string", "Top-level elements to return (id, meta, mandatory always kept)"),
     ("_total", "token", "none | estimate | accurate (default: accurate)"),
+    ("_include", "special", "Source:parameter[:Target], also :iterate; see searchInclude"),
+    ("_revinclude", "special", "Source:parameter[:Target], also :iterate; see searchRevInclude"),
 )
 
 
@@ -39,6 +41,21 @@ class RouteLike(Protocol):
     def interaction(self) -> str | None: ...
     @property
     def operation(self) -> OperationLike | None: ...
+
+
+def _includes(resource_type: str) -> list[str]:
+    """What ``_include`` can follow from this type (and, with :iterate, from included ones)."""
+    return [f"{resource_type}:{p.name}" for p in PARAMETERS[resource_type].values() if p.targets]
+
+
+def _revincludes(resource_type: str) -> list[str]:
+    """What ``_revinclude`` can find: parameters of any type that point to this one."""
+    return [
+        f"{source}:{p.name}"
+        for source, params in PARAMETERS.items()
+        for p in params.values()
+        if resource_type in p.targets
+    ]
 
 
 def _operation_entry(operation: OperationLike, canonical_base: str) -> dict[str, str]:
@@ -93,6 +110,8 @@ def capability_statement(
                 "conditionalRead": "full-support",
                 "conditionalUpdate": False,
                 "conditionalDelete": "not-supported",
+                "searchInclude": _includes(resource_type),
+                "searchRevInclude": _revincludes(resource_type),
                 "searchParam": search_params,
             }
         )

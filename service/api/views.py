@@ -30,7 +30,7 @@ from service.search.query import (
 )
 from service.search.values import date_range
 from service.storage import get_store
-from service.store import Page, StoredResource
+from service.store import MAX_INCLUDED, Included, Page, StoredResource, resolve_includes
 
 from . import bundles
 from .errors import FhirError, operation_outcome
@@ -245,17 +245,19 @@ def _result_pairs(query: SearchQuery) -> list[tuple[str, str]]:
     return pairs
 
 
-def _ignored_outcome(parsed: ParsedSearch) -> bytes | None:
-    if not parsed.ignored:
+def _search_outcome(parsed: ParsedSearch, included: Included) -> bytes | None:
+    """Warnings for the client: parameters ignored, includes cut short."""
+    issues: list[tuple[str, str, str, str | None]] = [
+        ("warning", "not-supported", f"search parameter {name!r} is not supported and "
+         "was ignored (send Prefer: handling=strict to have it rejected)", name)
+        for name in parsed.ignored
+    ]  # fmt: skip
+    if included.truncated:
+        issues.append(("warning", "too-costly", f"only the first {MAX_INCLUDED} included "
+                       "resources are returned; page with a smaller _count", None))  # fmt: skip
+    if not issues:
         return None
-    outcome = operation_outcome(
-        [
-            ("warning", "not-supported", f"search parameter {name!r} is not supported and "
-             "was ignored (send Prefer: handling=strict to have it rejected)", name)
-            for name in parsed.ignored
-        ]
-    )  # fmt: skip
-    return bundles.entry_of(outcome, {"search": {"mode": "outcome"}})
+    return bundles.entry_of(operation_outcome(issues), {"search": {"mode": "outcome"}})
 
 
 def search(resource_type: str) -> Response:
@@ -269,7 +271,9 @@ def search(resource_type: str) -> Response:
     except SearchError as e:
         raise FhirError(400, str(e), "invalid") from None
     query = parsed.query
-    page = get_store().search(query)
+    store = get_store()
+    page = store.search(query)
+    included = resolve_includes(store, query, page.items)
     base = fhir_base()
     path = f"{base}/{resource_type}"
     applied = [*parsed.applied, *_result_pairs(query)]
@@ -282,7 +286,13 @@ def search(resource_type: str) -> Response:
         has_more=page.has_more,
     )
     entries = _match_entries(base, page, query)
-    outcome = _ignored_outcome(parsed)
+    entries += [
+        bundles.entry(
+            f"{base}/{item.resource_type}/{item.id}", item.body, {"search": {"mode": "include"}}
+        )
+        for item in included.items
+    ]
+    outcome = _search_outcome(parsed, included)
     if outcome is not None:
         entries.append(outcome)
     return cacheable(

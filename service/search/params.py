@@ -32,6 +32,9 @@ class IndexEntry:
 
 Extractor = Callable[[Resource], Iterator[IndexEntry]]
 
+# The served types that have a canonical url (what a canonical reference can resolve to).
+CANONICAL_TYPES = ("ActivityDefinition", "PlanDefinition")
+
 # Modifiers every parameter of a type accepts.
 MODIFIERS: dict[ParamType, frozenset[str]] = {
     "string": frozenset({"exact", "contains", "missing"}),
@@ -52,6 +55,10 @@ class SearchParam:
     extract: Extractor | None = field(default=None, compare=False)
     """None for parameters answered from the store's own columns (``_id``, ``_lastUpdated``)."""
     definition: str | None = None
+    targets: tuple[str, ...] = ()
+    """For a reference parameter, the served types it can point to (``_include`` follows it)."""
+    canonical: bool = False
+    """Whether its references are canonical URLs (``url`` or ``url|version``), not ``Type/id``."""
 
     @property
     def modifiers(self) -> frozenset[str]:
@@ -218,6 +225,8 @@ def _related(resource_type: str, name: str, relation: str) -> SearchParam:
         documentation=f"A {relation} artifact (canonical, with or without |version)",
         extract=extract,
         definition=f"http://hl7.org/fhir/SearchParameter/{resource_type}-{name}",
+        targets=CANONICAL_TYPES,
+        canonical=True,
     )
 
 
@@ -302,6 +311,27 @@ def _plan_definition() -> tuple[SearchParam, ...]:
             "(canonical, with or without |version)",
             definition,
             "http://hl7.org/fhir/SearchParameter/PlanDefinition-definition",
+            targets=CANONICAL_TYPES,
+            canonical=True,
+        ),
+    )
+
+
+def _activity_definition() -> tuple[SearchParam, ...]:
+    def product(resource: Resource) -> Iterator[IndexEntry]:
+        return _reference_entries("product", _walk(resource, "productReference"))
+
+    return (
+        *_definitional("ActivityDefinition"),
+        # Not an R4 parameter (R4 has none for the product): ours, so that
+        # _include=ActivityDefinition:product can reach the Medications.
+        SearchParam(
+            "product",
+            "reference",
+            "ActivityDefinition.product.as(Reference)",
+            "The Medication the activity gives (this server's own parameter, not R4's)",
+            product,
+            targets=("Medication",),
         ),
     )
 
@@ -324,7 +354,7 @@ def _medication() -> tuple[SearchParam, ...]:
         _param(t, "ingredient-code", "token", "ingredient.itemCodeableConcept",
                "Ingredient, as a code", standard=False),
         SearchParam("ingredient", "reference", "Medication.ingredient.itemReference",
-                    "Ingredient, as a reference", ingredient),
+                    "Ingredient, as a reference", ingredient, targets=("Medication",)),
         SearchParam("manufacturer", "reference", "Medication.manufacturer",
                     "Manufacturer of the item", manufacturer),
         _param(t, "lot-number", "token", "batch.lotNumber", "Batch lot number", standard=False),
@@ -337,7 +367,7 @@ PARAMETERS: dict[str, dict[str, SearchParam]] = {
     resource_type: {p.name: p for p in (*_common(), *specific)}
     for resource_type, specific in (
         ("PlanDefinition", _plan_definition()),
-        ("ActivityDefinition", _definitional("ActivityDefinition")),
+        ("ActivityDefinition", _activity_definition()),
         ("Medication", _medication()),
     )
 }

@@ -33,6 +33,9 @@ SUMMARY_MODES = ("true", "false", "text", "data", "count")
 # Result parameters, handled by ``ResultSchema``; ``_format`` belongs to content negotiation.
 RESULT_PARAMETERS = frozenset({"_count", "_offset", "_sort", "_summary", "_elements", "_total"})
 IGNORED_HERE = frozenset({"_format", "_pretty"})
+INCLUDE_PARAMETERS = frozenset({"_include", "_revinclude"})
+INCLUDE_MODIFIERS = {"": False, "iterate": True, "recurse": True}  # recurse: R3's name
+MAX_INCLUDES = 8
 
 
 class SearchError(ValueError):
@@ -66,9 +69,31 @@ class Clause:
 
 
 @dataclass(frozen=True)
+class Include:
+    """``_include`` / ``_revinclude`` = ``source:param[:target]``, optionally ``:iterate``.
+
+    An include follows ``param`` from resources of ``source`` to the resources it points to;
+    a revinclude finds resources of ``source`` whose ``param`` points at a result."""
+
+    source: str
+    param: SearchParam
+    target: str | None
+    iterate: bool
+
+    @property
+    def text(self) -> str:
+        return ":".join(filter(None, (self.source, self.param.name, self.target)))
+
+    def targets(self) -> tuple[str, ...]:
+        return (self.target,) if self.target else self.param.targets
+
+
+@dataclass(frozen=True)
 class SearchQuery:
     resource_type: str
     clauses: tuple[Clause, ...] = ()
+    includes: tuple[Include, ...] = ()
+    revincludes: tuple[Include, ...] = ()
     sort: tuple[tuple[str, bool], ...] = ()
     count: int = DEFAULT_COUNT
     offset: int = 0
@@ -220,8 +245,16 @@ def parse_search(
     applied: list[tuple[str, str]] = []
     ignored: list[str] = []
     result: dict[str, str] = {}
+    includes: dict[str, list[Include]] = {"_include": [], "_revinclude": []}
     for name, raw in pairs:
         if name in IGNORED_HERE:
+            continue
+        kind, _, how = name.partition(":")
+        if kind in INCLUDE_PARAMETERS:
+            includes[kind].append(_include(resource_type, kind, how, raw))
+            if sum(map(len, includes.values())) > MAX_INCLUDES:
+                raise SearchError(f"more than {MAX_INCLUDES} _include/_revinclude in one search")
+            applied.append((name, raw))
             continue
         if name in RESULT_PARAMETERS:
             if name in result:
@@ -258,6 +291,8 @@ def parse_search(
     query = SearchQuery(
         resource_type=resource_type,
         clauses=tuple(clauses),
+        includes=tuple(includes["_include"]),
+        revincludes=tuple(includes["_revinclude"]),
         sort=options["_sort"],
         # _summary=count asks for the total and no entries.
         count=0 if summary == "count" else options["_count"],
@@ -267,3 +302,40 @@ def parse_search(
         total="accurate" if summary == "count" else options["_total"],
     )
     return ParsedSearch(query, tuple(applied), tuple(ignored))
+
+
+def _include(resource_type: str, kind: str, how: str, raw: str) -> Include:
+    """One ``_include``/``_revinclude``; anything the server cannot follow is a 400, never
+    silently dropped."""
+    if how not in INCLUDE_MODIFIERS:
+        raise SearchError(f"{kind}:{how} is not supported (use {kind} or {kind}:iterate)")
+    parts = raw.split(":")
+    if raw == "*" or len(parts) not in (2, 3):
+        raise SearchError(f"{kind}={raw}: expected SourceType:parameter[:TargetType]")
+    source, name, *rest = parts
+    target = rest[0] if rest else None
+    if source not in PARAMETERS:
+        raise SearchError(f"{kind}={raw}: {source!r} is not a type served here")
+    param = PARAMETERS[source].get(name)
+    if param is None or not param.targets:
+        followable = sorted(f"{source}:{p.name}" for p in PARAMETERS[source].values() if p.targets)
+        raise SearchError(
+            f"{kind}={raw}: {name!r} is not a reference parameter of {source} this server can "
+            f"follow (it can follow: {', '.join(followable) or 'none'})"
+        )
+    if target is not None and target not in param.targets:
+        raise SearchError(
+            f"{kind}={raw}: {source}:{name} points to {', '.join(param.targets)}, not {target}"
+        )
+    iterate = INCLUDE_MODIFIERS[how]
+    if kind == "_include" and not iterate and source != resource_type:
+        raise SearchError(
+            f"{kind}={raw}: applies to {source} resources and this search returns "
+            f"{resource_type}; use _include:iterate to follow it from included resources"
+        )
+    if kind == "_revinclude" and not iterate and resource_type not in param.targets:
+        raise SearchError(
+            f"{kind}={raw}: {source}:{name} never points to {resource_type}, so it cannot "
+            "find resources that refer to this search's results"
+        )
+    return Include(source, param, target, iterate)

@@ -4,6 +4,18 @@ Knows FHIR search (``service.search``) but neither the web layer nor the mapping
 """
 
 from .engine import make_engine
+from .includes import MAX_INCLUDED, Included
+from .includes import resolve as resolve_includes
 from .store import Page, Store, StoredResource, StoreUnavailable, WriteOutcome
 
-__all__ = ["Page", "Store", "StoreUnavailable", "StoredResource", "WriteOutcome", "make_engine"]
+__all__ = [
+    "MAX_INCLUDED",
+    "Included",
+    "Page",
+    "Store",
+    "StoreUnavailable",
+    "StoredResource",
+    "WriteOutcome",
+    "make_engine",
+    "resolve_includes",
+]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -125,6 +125,8 @@ _READ = (
 
 
 _SEARCH_CACHE_SIZE = 256
+# Values per IN (...) list: well under SQLite's and PostgreSQL's parameter limits.
+_IN_BATCH = 500
 
 
 class _Prepared:
@@ -232,6 +234,62 @@ class Store:
             if len(rows) < batch:
                 return
             after = rows[-1].res_id
+
+    def referencing(
+        self, source_type: str, param: str, values: Iterable[str]
+    ) -> list[StoredResource]:
+        """Current resources of ``source_type`` whose ``param`` has one of ``values`` in
+        the search index (a reference ``Type/id``, a canonical ``url`` or ``url|version``)."""
+        found: dict[str, StoredResource] = {}
+        wanted = sorted(set(values))
+        si = schema.search_index
+        for start in range(0, len(wanted), _IN_BATCH):
+            chunk = wanted[start : start + _IN_BATCH]
+            matching = (
+                select(si.c.res_id)
+                .where(
+                    si.c.res_type == source_type,
+                    si.c.param == param,
+                    si.c.key.in_([v[: schema.KEY_LENGTH] for v in chunk]),
+                    si.c.value.in_(chunk),
+                )
+                .distinct()
+            )
+            for item in self._current_of(source_type, matching):
+                found[item.id] = item
+        return [found[key] for key in sorted(found)]
+
+    def read_many(self, resource_type: str, ids: Iterable[str]) -> list[StoredResource]:
+        """The current versions of the given ids that exist, by id."""
+        c = schema.current
+        wanted = sorted(set(ids))
+        found: list[StoredResource] = []
+        for start in range(0, len(wanted), _IN_BATCH):
+            chunk = wanted[start : start + _IN_BATCH]
+            found += self._current_of(
+                resource_type, select(c.c.res_id).where(
+                    c.c.res_type == resource_type, c.c.res_id.in_(chunk)
+                )
+            )  # fmt: skip
+        return found
+
+    def _current_of(self, resource_type: str, ids: Any) -> list[StoredResource]:
+        c = schema.current
+        statement = (
+            select(c.c.res_id, c.c.version_id, c.c.last_updated, schema.versions.c.body)
+            .select_from(schema.current_versions)
+            .where(c.c.res_type == resource_type, c.c.res_id.in_(ids.scalar_subquery()))
+            .order_by(c.c.res_id)
+        )
+        with _operational(self._driver_errors), self.engine.connect() as connection:
+            rows = connection.execute(statement).all()
+        return [
+            StoredResource(
+                resource_type, r.res_id, r.version_id, _served_instant(r.last_updated),
+                bytes(r.body),
+            )
+            for r in rows
+        ]  # fmt: skip
 
     def history(
         self,

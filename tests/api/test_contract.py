@@ -282,7 +282,16 @@ def test_history_since_in_the_future_is_empty(client: FlaskClient) -> None:
 
 # --- CapabilityStatement ----------------------------------------------------------------------
 
-RESULT_PARAMS = {"_count", "_offset", "_summary", "_elements", "_total", "_sort"}
+RESULT_PARAMS = {
+    "_count",
+    "_offset",
+    "_summary",
+    "_elements",
+    "_total",
+    "_sort",
+    "_include",
+    "_revinclude",
+}
 PLAUSIBLE = {
     "string": "x",
     "token": "http://example.org|x",

@@ -1,0 +1,121 @@
+"""``_include`` and ``_revinclude``: the resources a page of results points to, or that
+point to it, through literal references (``Medication/x``) and canonicals (``url`` or
+``url|version``) alike.
+
+Includes are resolved per page, from the page's matches, so paging is unaffected and
+included resources never count toward ``_count`` or the total. ``:iterate`` repeats the
+step from what was just included, up to ``MAX_ROUNDS`` levels.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from service.search.query import Include, SearchQuery
+
+from .store import Store, StoredResource
+
+MAX_ROUNDS = 4
+MAX_INCLUDED = 1000
+
+
+@dataclass(frozen=True)
+class Included:
+    items: tuple[StoredResource, ...]
+    truncated: bool
+    """More resources qualified than ``MAX_INCLUDED``; the rest were left out."""
+
+
+def resolve(store: Store, query: SearchQuery, matches: Sequence[StoredResource]) -> Included:
+    if not (query.includes or query.revincludes):
+        return Included((), False)
+    seen = {(m.resource_type, m.id) for m in matches}
+    included: list[StoredResource] = []
+    frontier = list(matches)
+    for depth in range(MAX_ROUNDS):
+        found: list[StoredResource] = []
+        for include in query.includes:
+            if depth == 0 or include.iterate:
+                found += _follow(store, include, frontier)
+        for include in query.revincludes:
+            if depth == 0 or include.iterate:
+                found += _referrers(store, include, frontier)
+        frontier = []
+        for item in found:
+            if (item.resource_type, item.id) not in seen:
+                seen.add((item.resource_type, item.id))
+                frontier.append(item)
+        included += frontier
+        if len(included) > MAX_INCLUDED:
+            return Included(tuple(included[:MAX_INCLUDED]), True)
+        if not frontier:
+            break
+    return Included(tuple(included), False)
+
+
+def _follow(
+    store: Store, include: Include, resources: Iterable[StoredResource]
+) -> list[StoredResource]:
+    """What ``include.param`` of the ``include.source`` resources points to."""
+    extract = include.param.extract
+    if extract is None:
+        return []
+    values: set[str] = set()
+    for resource in resources:
+        if resource.resource_type == include.source:
+            values.update(e.value for e in extract(json.loads(resource.body)) if e.value)
+    if not values:
+        return []
+    if include.param.canonical:
+        return _by_canonical(store, include.targets(), values)
+    found: list[StoredResource] = []
+    for target in include.targets():
+        prefix = f"{target}/"
+        ids = [v[len(prefix) :] for v in values if v.startswith(prefix)]
+        if ids:
+            found += store.read_many(target, ids)
+    return found
+
+
+def _by_canonical(
+    store: Store, targets: Sequence[str], canonicals: set[str]
+) -> list[StoredResource]:
+    # The index holds both url and url|version for a versioned canonical; the versioned
+    # form decides, so a pinned reference never pulls in other versions.
+    versioned = {c for c in canonicals if "|" in c}
+    pinned = {c.partition("|")[0] for c in versioned}
+    wanted = versioned | {c for c in canonicals if "|" not in c and c not in pinned}
+    urls = {c.partition("|")[0] for c in wanted}
+    found = []
+    for target in targets:
+        for candidate in store.referencing(target, "url", urls):
+            resource = json.loads(candidate.body)
+            url, version = resource.get("url"), resource.get("version")
+            if url in wanted or f"{url}|{version}" in wanted:
+                found.append(candidate)
+    return found
+
+
+def _referrers(
+    store: Store, include: Include, resources: Iterable[StoredResource]
+) -> list[StoredResource]:
+    """Resources of ``include.source`` whose ``include.param`` points at ``resources``."""
+    targets = include.targets()
+    values: set[str] = set()
+    for resource in resources:
+        if resource.resource_type not in targets:
+            continue
+        if include.param.canonical:
+            body = json.loads(resource.body)
+            url, version = body.get("url"), body.get("version")
+            if isinstance(url, str):
+                values.add(url)
+                if isinstance(version, str):
+                    values.add(f"{url}|{version}")
+        else:
+            values.add(f"{resource.resource_type}/{resource.id}")
+    if not values:
+        return []
+    return store.referencing(include.source, include.param.name, values)
