@@ -104,3 +104,18 @@ def summary_elements(resource_type: str) -> frozenset[str]:
 def required_elements(resource_type: str) -> frozenset[str]:
     """Top-level elements with a minimum cardinality of 1 (kept by every subset)."""
     return _element_names(resource_type, "element_required")
+
+
+def rewrite_references(value: Any, targets: Mapping[str, str]) -> Any:
+    """A copy of ``value`` in which every ``Reference.reference`` found in ``targets`` is
+    replaced by what it maps to (Bundle fullUrls to ``Type/id``, or the other way)."""
+    if isinstance(value, Mapping):
+        return {
+            key: targets.get(item, item)
+            if key == "reference" and isinstance(item, str)
+            else rewrite_references(item, targets)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [rewrite_references(item, targets) for item in value]
+    return value

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import parse_qsl
 
 from mappings import fhir
 from mappings.content import ContentError, loads
@@ -21,6 +23,8 @@ from mappings.pipeline import MappedPage, map_page, map_phase
 from mappings.rules import MappingConfig
 from mappings.source import PageError
 from service.search.params import RESOURCE_TYPES
+from service.search.query import SearchError, parse_search
+from service.store import Store
 from service.store.store import content_hash
 
 Resource = dict[str, Any]
@@ -45,10 +49,33 @@ class LoadError(ValueError):
 
 
 @dataclass(frozen=True)
+class Create:
+    """``POST Type`` in a transaction Bundle: the server chooses the id, and with
+    ``if_none_exist`` creates nothing when a resource matches those search criteria."""
+
+    source: str
+    line: int
+    resource: Resource
+    if_none_exist: str | None
+    full_url: str | None
+
+
+@dataclass(frozen=True)
 class LoadedInput:
     source: str
     resources: tuple[Resource, ...]
     warnings: tuple[str, ...]
+    creates: tuple[Create, ...] = ()
+    full_urls: Mapping[str, str] = field(default_factory=dict)
+    """Bundle fullUrl -> ``Type/id`` of its resource, to rewrite references that use it."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What to write, and the conditional creates that found their resource already."""
+
+    resources: list[Resource]
+    existing: list[tuple[str, str]]
 
 
 def mapping_config(config: Mapping[str, Any]) -> MappingConfig:
@@ -94,7 +121,7 @@ def read_bytes(source: str, data: bytes, kind: Kind | None, config: MappingConfi
     if kind is None:
         document = _json(source, text)
         if isinstance(document, Mapping) and "resourceType" in document:
-            return LoadedInput(source, tuple(_fhir_resources(source, text, document)), ())
+            return _fhir_input(source, text, document)
         kind = "content"
     if kind == "content":
         try:
@@ -105,7 +132,7 @@ def read_bytes(source: str, data: bytes, kind: Kind | None, config: MappingConfi
     document = _json(source, text)
     if not isinstance(document, Mapping) or "resourceType" not in document:
         raise LoadError(source, 1, "not a FHIR resource or Bundle (no resourceType)")
-    return LoadedInput(source, tuple(_fhir_resources(source, text, document)), ())
+    return _fhir_input(source, text, document)
 
 
 def _mapped(source: str, mapped: MappedPage) -> LoadedInput:
@@ -154,31 +181,84 @@ def _line_of(text: str, resource: Mapping[str, Any]) -> int:
     return text.count("\n", 0, match.start()) + 1 if match else 0
 
 
-def _fhir_resources(source: str, text: str, document: Mapping[str, Any]) -> list[Resource]:
-    if document.get("resourceType") == "Bundle":
-        entries = document.get("entry", [])
-        if not isinstance(entries, list):
-            raise LoadError(source, 1, "Bundle.entry is not a list")
-        candidates = []
-        for n, entry in enumerate(entries):
-            resource = entry.get("resource") if isinstance(entry, Mapping) else None
-            if not isinstance(resource, Mapping):
-                raise LoadError(source, 0, f"Bundle.entry[{n}] has no resource")
-            candidates.append(resource)
-    else:
-        candidates = [document]
-    return [_checked(source, text, resource) for resource in candidates]
+def _fhir_input(source: str, text: str, document: Mapping[str, Any]) -> LoadedInput:
+    if document.get("resourceType") != "Bundle":
+        return LoadedInput(source, (_checked(source, text, document),), ())
+    entries = document.get("entry", [])
+    if not isinstance(entries, list):
+        raise LoadError(source, 1, "Bundle.entry is not a list")
+    transaction = document.get("type") in ("transaction", "batch")
+    resources: list[Resource] = []
+    creates: list[Create] = []
+    full_urls: dict[str, str] = {}
+    for n, entry in enumerate(entries):
+        resource = entry.get("resource") if isinstance(entry, Mapping) else None
+        if not isinstance(resource, Mapping):
+            raise LoadError(source, 0, f"Bundle.entry[{n}] has no resource")
+        request = entry.get("request") if transaction else None
+        if isinstance(request, Mapping) and request.get("method") == "POST":
+            creates.append(_create(source, text, n, entry, request))
+            continue
+        if transaction:
+            _check_put(source, text, n, resource, request)
+        checked = _checked(source, text, resource)
+        resources.append(checked)
+        full_url = entry.get("fullUrl")
+        if isinstance(full_url, str):
+            full_urls[full_url] = f"{checked['resourceType']}/{checked['id']}"
+    return LoadedInput(source, tuple(resources), (), tuple(creates), full_urls)
 
 
-def _checked(source: str, text: str, resource: Mapping[str, Any]) -> Resource:
+def _check_put(source: str, text: str, n: int, resource: Mapping[str, Any], request: Any) -> None:
     line = _line_of(text, resource)
+    if not isinstance(request, Mapping):
+        raise LoadError(source, line, f"Bundle.entry[{n}] of a transaction has no request")
+    expected = f"{resource.get('resourceType')}/{resource.get('id')}"
+    if request.get("method") != "PUT" or request.get("url") != expected:
+        raise LoadError(
+            source, line, f"Bundle.entry[{n}].request: only PUT {expected} or POST "
+            f"{resource.get('resourceType')} can be loaded, not "
+            f"{request.get('method')} {request.get('url')}",
+        )  # fmt: skip
+
+
+def _create(
+    source: str, text: str, n: int, entry: Mapping[str, Any], request: Mapping[str, Any]
+) -> Create:
+    resource = entry["resource"]
+    line = _line_of(text, resource)
+    if request.get("url") != resource.get("resourceType"):
+        raise LoadError(
+            source, line, f"Bundle.entry[{n}].request.url must be "
+            f"{resource.get('resourceType')!r} for a POST, not {request.get('url')!r}",
+        )  # fmt: skip
+    # The server chooses the id of a created resource (R4 §3.1.0.8); any id sent is ignored.
+    checked = _checked(source, text, {k: v for k, v in resource.items() if k != "id"}, line)
+    if_none_exist = request.get("ifNoneExist")
+    full_url = entry.get("fullUrl")
+    return Create(
+        source,
+        line,
+        checked,
+        if_none_exist if isinstance(if_none_exist, str) else None,
+        full_url if isinstance(full_url, str) else None,
+    )
+
+
+def _checked(
+    source: str, text: str, resource: Mapping[str, Any], create_line: int | None = None
+) -> Resource:
+    """A valid resource of a served type; with ``create_line``, one without an id yet."""
+    line = _line_of(text, resource) if create_line is None else create_line
     resource_type = resource.get("resourceType")
     if resource_type not in RESOURCE_TYPES:
         raise LoadError(
             source, line, f"{resource_type!r} is not served here (only {', '.join(RESOURCE_TYPES)})"
         )
     resource_id = resource.get("id")
-    if not isinstance(resource_id, str) or not fhir.is_valid_id(resource_id):
+    if create_line is None and (
+        not isinstance(resource_id, str) or not fhir.is_valid_id(resource_id)
+    ):
         raise LoadError(source, line, f"{resource_type} needs a valid id, not {resource_id!r}")
     try:
         fhir.validate(resource)
@@ -209,3 +289,58 @@ def merge(inputs: Sequence[LoadedInput]) -> list[Resource]:
                 continue
             chosen[key] = (loaded.source, resource)
     return [resource for _, resource in chosen.values()]
+
+
+def prepare(inputs: Sequence[LoadedInput], store: Store) -> Prepared:
+    """Settle transaction entries against the store, then ``merge``.
+
+    A conditional create (``ifNoneExist``) that matches one stored resource writes nothing;
+    otherwise it gets a new id. References to a Bundle's ``fullUrl`` (``urn:uuid:…``) are
+    rewritten to the ``Type/id`` of the resource that entry became."""
+    settled: list[LoadedInput] = []
+    existing: list[tuple[str, str]] = []
+    for loaded in inputs:
+        if not loaded.creates:
+            settled.append(loaded)
+            continue
+        targets = dict(loaded.full_urls)
+        created: list[Resource] = []
+        for create in loaded.creates:
+            resource_type = create.resource["resourceType"]
+            match = _existing(store, create)
+            if match is not None:
+                existing.append((resource_type, match))
+                resource_id = match
+            else:
+                resource_id = str(uuid.uuid4())
+                created.append({**create.resource, "id": resource_id})
+            if create.full_url:
+                targets[create.full_url] = f"{resource_type}/{resource_id}"
+        resources = tuple(
+            fhir.rewrite_references(r, targets) for r in (*loaded.resources, *created)
+        )
+        settled.append(LoadedInput(loaded.source, resources, loaded.warnings))
+    return Prepared(merge(settled), existing)
+
+
+def _existing(store: Store, create: Create) -> str | None:
+    """The id of the one stored resource matching a conditional create's criteria."""
+    if create.if_none_exist is None:
+        return None
+    resource_type = create.resource["resourceType"]
+    criteria = create.if_none_exist.split("?", 1)[-1]
+    try:
+        query = parse_search(
+            resource_type, parse_qsl(criteria, keep_blank_values=True), strict=True
+        ).query
+    except SearchError as e:
+        raise LoadError(create.source, create.line, f"ifNoneExist {criteria!r}: {e}") from None
+    page = store.search(query)
+    if not page.items:
+        return None
+    if len(page.items) > 1:
+        raise LoadError(
+            create.source, create.line, f"ifNoneExist {criteria!r} matches {page.total} "
+            f"{resource_type} resources; a conditional create needs at most one",
+        )  # fmt: skip
+    return page.items[0].id

@@ -10,7 +10,7 @@ import hmac
 
 from flask import Response, current_app, request
 
-from service.loading import Kind, LoadError, mapping_config, merge, read_bytes
+from service.loading import Kind, LoadError, mapping_config, prepare, read_bytes
 from service.storage import get_store
 
 from . import bundles
@@ -55,10 +55,10 @@ def import_content() -> Response:
     config = mapping_config(current_app.config)
     try:
         loaded = read_bytes("body", request.get_data(), BODY_KINDS[mimetype], config)
-        resources = merge([loaded])  # one resource per (type, id), or a conflict
+        prepared = prepare([loaded], get_store())  # one resource per (type, id)
     except LoadError as e:
         raise FhirError(400, str(e), "invalid") from None
-    outcomes = get_store().put(resources)
+    outcomes = get_store().put(prepared.resources)
     base = fhir_base()
     warnings = (
         operation_outcome([("warning", "informational", w, None) for w in loaded.warnings])
@@ -77,5 +77,9 @@ def import_content() -> Response:
             response["outcome"] = warnings
         entries.append(
             bundles.entry_of_url(f"{base}/{outcome.resource_type}/{outcome.id}", response)
+        )
+    for resource_type, resource_id in prepared.existing:  # conditional creates that matched
+        entries.append(
+            bundles.entry_of_url(f"{base}/{resource_type}/{resource_id}", {"status": "200 OK"})
         )
     return reply(bundles.bundle("transaction-response", entries=entries))

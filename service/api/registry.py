@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from flask import Blueprint, Response, current_app
 from marshmallow import Schema
 
-from . import imports, views
+from . import imports, package, views
 from .capability import capability_statement
 
 
@@ -53,11 +53,24 @@ def metadata() -> Response:
     return views.reply(json.dumps(statement, ensure_ascii=False).encode())
 
 
+_PACKAGE = Operation(
+    "package",
+    "http://hl7.org/fhir/uv/crmi/OperationDefinition/crmi-package",
+    "type",
+    ("PlanDefinition",),
+    package.PackageParameters,
+    ("application/fhir+json",),
+)
+
 ROUTES: tuple[Route, ...] = (
     Route("/metadata", "metadata", metadata, ("GET",)),
     Route("/$import", "import", imports.import_content, ("POST",),
           operation=Operation("import", "OperationDefinition/import", "system",
                               body=tuple(imports.BODY_KINDS))),
+    Route("/PlanDefinition/$package", "package_type", package.package_type, ("GET", "POST"),
+          operation=_PACKAGE),
+    Route("/PlanDefinition/<resource_id>/$package", "package_instance",
+          package.package_instance, ("GET", "POST"), operation=_PACKAGE),
     Route("/<resource_type>", "search", views.search, ("GET",), "search-type"),
     Route("/<resource_type>/_search", "search_form", views.search, ("GET", "POST"), "search-type"),
     Route("/<resource_type>/_history", "history_type", views.history_type, ("GET",),
