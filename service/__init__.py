@@ -14,6 +14,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(
         CANONICAL_BASE=DEFAULT_BASE,
         ARTIFACT_VERSION="1.0.0",
+        PACKAGE_NAME="ped.education.content",  # the FHIR NPM package `flask export` writes
         DATABASE_URL=None,  # None: a SQLite file in the instance folder
         API_TOKEN=None,  # None: writes are refused
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,

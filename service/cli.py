@@ -15,7 +15,9 @@ from flask.cli import with_appcontext
 from mappings.content import dumps_json, dumps_yaml
 from mappings.pipeline import map_page
 from mappings.source import PageError
-from service.loading import LoadError, expand, mapping_config, merge, read_file
+from service.export import DEFAULT_BUNDLE_SIZE, ExportConfig, ExportError
+from service.export import export as export_store
+from service.loading import LoadError, expand, mapping_config, prepare, read_file
 from service.storage import get_store
 from service.store import StoreUnavailable
 
@@ -86,26 +88,67 @@ def load_command(paths: tuple[Path, ...]) -> None:
         ) as bar:
             for path in bar:
                 inputs.append(read_file(path, config))
-        resources = merge(inputs)
+        prepared = prepare(inputs, get_store())
     except LoadError as e:
         _fail(str(e))
+    except StoreUnavailable as e:
+        _fail(f"database: {e} (nothing was written)")
     for loaded in inputs:
         for warning in loaded.warnings:
             click.echo(f"{loaded.source}: warning: {warning}", err=True)
     try:
-        outcomes = get_store().put(resources)
+        outcomes = get_store().put(prepared.resources)
     except StoreUnavailable as e:
         _fail(f"database: {e} (nothing was written)")
     actions = Counter(o.action for o in outcomes)
-    types = Counter(o.resource_type for o in outcomes)
+    # A conditional create that found its resource already stored leaves it unchanged.
+    types = Counter([o.resource_type for o in outcomes] + [t for t, _ in prepared.existing])
     click.echo(
-        f"loaded {len(files)} files: {len(outcomes)} resources "
+        f"loaded {len(files)} files: {sum(types.values())} resources "
         f"({', '.join(f'{n} {t}' for t, n in sorted(types.items()))}); "
         f"{actions['created']} created, {actions['updated']} updated, "
-        f"{actions['unchanged']} unchanged"
+        f"{actions['unchanged'] + len(prepared.existing)} unchanged"
     )
+
+
+@click.command("export")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Directory to write; it must not exist or be empty (unless --force).",
+)
+@click.option(
+    "--bundle-size",
+    type=int,
+    default=DEFAULT_BUNDLE_SIZE,
+    show_default=True,
+    help="Most entries per transaction Bundle (servers cap transaction size).",
+)
+@click.option("--force", is_flag=True, help="Replace a non-empty output directory.")
+@with_appcontext
+def export_command(out: Path, bundle_size: int, force: bool) -> None:
+    """Write the whole store as transaction Bundles (OUT/bundles), Bulk Data NDJSON
+    (OUT/ndjson) and a FHIR NPM package (OUT/package.tgz).
+
+    Built beside OUT and renamed into place at the end: on any error nothing is written.
+    """
+    config = ExportConfig(
+        canonical_base=str(current_app.config["CANONICAL_BASE"]),
+        artifact_version=str(current_app.config["ARTIFACT_VERSION"]),
+        package_name=str(current_app.config["PACKAGE_NAME"]),
+        bundle_size=bundle_size,
+    )
+    try:
+        summary = export_store(get_store(), out, config, force=force)
+    except ExportError as e:
+        _fail(f"Error: {e}; nothing was written")
+    except StoreUnavailable as e:
+        _fail(f"Error: database: {e}; nothing was written")
+    click.echo(summary.line())
 
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(map_command)
     app.cli.add_command(load_command)
+    app.cli.add_command(export_command)
