@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from flask import Blueprint, Response, current_app
 from marshmallow import Schema
 
-from . import imports, package, views
+from . import imports, package, validate, views
 from .capability import capability_statement
 
 
@@ -71,6 +71,9 @@ ROUTES: tuple[Route, ...] = (
           operation=_PACKAGE),
     Route("/PlanDefinition/<resource_id>/$package", "package_instance",
           package.package_instance, ("GET", "POST"), operation=_PACKAGE),
+    Route("/<resource_type>/$validate", "validate", validate.validate_resource, ("POST",),
+          operation=Operation("validate", "http://hl7.org/fhir/OperationDefinition/Resource-validate",
+                              "type", body=validate.BODY_TYPES)),
     Route("/<resource_type>", "search", views.search, ("GET",), "search-type"),
     Route("/<resource_type>/_search", "search_form", views.search, ("GET", "POST"), "search-type"),
     Route("/<resource_type>/_history", "history_type", views.history_type, ("GET",),

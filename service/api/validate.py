@@ -1,0 +1,93 @@
+"""``POST /fhir/{type}/$validate``: an OperationOutcome listing every problem of a resource.
+
+The body is the resource (FHIR JSON or XML) or a ``Parameters`` resource whose ``resource``
+parameter holds it. Problems with the resource are the answer (200), not an error; only a
+body that cannot be read at all is a 400. References are checked against this store.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Response, request
+
+from service.formats.xml import XmlError, from_xml
+from service.search.params import CANONICAL_TYPES
+from service.storage import get_store
+from service.store import Store
+from service.validation import Issue, validate
+
+from .errors import FhirError, operation_outcome
+from .views import reply, resource_type_or_404
+
+JSON_BODIES = ("application/fhir+json", "application/json")
+XML_BODIES = ("application/fhir+xml", "application/xml", "text/xml")
+BODY_TYPES = JSON_BODIES + XML_BODIES
+
+
+class StoreReferences:
+    """Reference resolution for the validator, against what this server holds."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def literal_exists(self, resource_type: str, resource_id: str) -> bool:
+        return self.store.exists(resource_type, resource_id)
+
+    def canonical_exists(self, url: str, version: str | None) -> bool:
+        for resource_type in CANONICAL_TYPES:
+            for candidate in self.store.referencing(resource_type, "url", [url]):
+                if version is None or json.loads(candidate.body).get("version") == version:
+                    return True
+        return False
+
+
+def validate_resource(resource_type: str) -> Response:
+    """Validate a resource against R4, its invariants and this server's content."""
+    resource_type = resource_type_or_404(resource_type)
+    resource = _unwrap(_body())
+    issues = validate(
+        resource, expected_type=resource_type, references=StoreReferences(get_store())
+    )
+    return reply(json.dumps(_outcome(issues), ensure_ascii=False).encode())
+
+
+def _body() -> Any:
+    mimetype = request.mimetype
+    if mimetype not in BODY_TYPES:
+        raise FhirError(
+            415, f"$validate takes {', '.join(BODY_TYPES)}, not {mimetype or 'no content type'}"
+        )
+    data = request.get_data()
+    if not data.strip():
+        raise FhirError(400, "$validate needs a resource in the body")
+    if mimetype in XML_BODIES:
+        try:
+            return from_xml(data)
+        except XmlError as e:
+            raise FhirError(400, f"the body is not FHIR XML: {e}", "structure") from None
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as e:
+        raise FhirError(400, f"the body is not valid JSON: {e}", "structure") from None
+
+
+def _unwrap(body: Any) -> Any:
+    """The resource itself, out of a Parameters wrapper if there is one."""
+    if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
+        return body
+    resources = [
+        p.get("resource")
+        for p in body.get("parameter", [])
+        if isinstance(p, dict) and p.get("name") == "resource"
+    ]
+    if len(resources) != 1:
+        raise FhirError(400, "Parameters must hold exactly one 'resource' parameter")
+    return resources[0]
+
+
+def _outcome(issues: list[Issue]) -> dict[str, object]:
+    if not issues:
+        return operation_outcome([("information", "informational", "no problems found", None)])
+    return operation_outcome([(i.severity, i.code, i.message, i.location or None) for i in issues])

@@ -1,0 +1,71 @@
+"""The entry point: one pass of structure, then the checks that need typed nodes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from service.validation import bindings, invariants, narrative, references, terminology
+from service.validation.definitions import load
+from service.validation.issues import Issue, ordered
+from service.validation.references import References
+from service.validation.structure import SERVED, Walk
+
+
+def validate(
+    resource: Mapping[str, Any],
+    *,
+    expected_type: str | None = None,
+    references: References | None = None,
+) -> list[Issue]:
+    """Every problem found, errors first, in document order. Never raises on bad input."""
+    try:
+        return _validate(resource, expected_type, references)
+    except RecursionError:
+        return [Issue("error", "structure", "", "The resource is nested too deeply to check.")]
+    except Exception as e:
+        return [Issue("fatal", "exception", "", f"Validation failed internally ({e!r}).")]
+
+
+def _validate(resource: Any, expected_type: str | None, resolver: References | None) -> list[Issue]:
+    if not isinstance(resource, dict):
+        return [Issue("fatal", "structure", "", "The body is not a JSON object (a resource).")]
+    rtype = resource.get("resourceType")
+    if not isinstance(rtype, str) or not rtype:
+        return [Issue("fatal", "required", "", "The resource has no resourceType.")]
+    if expected_type is not None and rtype != expected_type:
+        return [
+            Issue(
+                "fatal",
+                "invalid",
+                "",
+                f"resourceType is {rtype!r} but this endpoint validates {expected_type}.",
+            )
+        ]
+    if rtype not in SERVED:
+        return [
+            Issue(
+                "fatal",
+                "not-supported",
+                "",
+                f"This server validates {', '.join(SERVED)}, not {rtype!r}.",
+            )
+        ]
+    walk = Walk(load())
+    walk.resource(resource, "", contained=False)
+    found = list(walk.issues)
+    found += bindings.check(walk.nodes, walk.defs)
+    found += invariants.check(walk.nodes, resource)
+    found += narrative.check(walk.nodes)
+    found += references.check(walk.nodes, resource, resolver)
+    found += terminology.check(walk.nodes)
+    if resolver is None:
+        found.append(
+            Issue(
+                "information",
+                "informational",
+                "",
+                "References and canonicals were not resolved (no resolver was given).",
+            )
+        )
+    return ordered(found, walk.positions)
