@@ -58,6 +58,8 @@ class Create:
     resource: Resource
     if_none_exist: str | None
     full_url: str | None
+    index: int
+    """Its position among the Bundle's entries."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ class LoadedInput:
     creates: tuple[Create, ...] = ()
     full_urls: Mapping[str, str] = field(default_factory=dict)
     """Bundle fullUrl -> ``Type/id`` of its resource, to rewrite references that use it."""
+    positions: tuple[int, ...] = ()
+    """The Bundle entry of each of ``resources`` (with ``creates``, the request order)."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,8 @@ class Prepared:
 
     resources: list[Resource]
     existing: list[tuple[str, str]]
+    order: list[tuple[str, str]]
+    """(type, id) of every input resource and transaction entry, in request order."""
 
 
 def mapping_config(config: Mapping[str, Any]) -> MappingConfig:
@@ -189,6 +195,7 @@ def _fhir_input(source: str, text: str, document: Mapping[str, Any]) -> LoadedIn
         raise LoadError(source, 1, "Bundle.entry is not a list")
     transaction = document.get("type") in ("transaction", "batch")
     resources: list[Resource] = []
+    positions: list[int] = []
     creates: list[Create] = []
     full_urls: dict[str, str] = {}
     for n, entry in enumerate(entries):
@@ -203,10 +210,11 @@ def _fhir_input(source: str, text: str, document: Mapping[str, Any]) -> LoadedIn
             _check_put(source, text, n, resource, request)
         checked = _checked(source, text, resource)
         resources.append(checked)
+        positions.append(n)
         full_url = entry.get("fullUrl")
         if isinstance(full_url, str):
             full_urls[full_url] = f"{checked['resourceType']}/{checked['id']}"
-    return LoadedInput(source, tuple(resources), (), tuple(creates), full_urls)
+    return LoadedInput(source, tuple(resources), (), tuple(creates), full_urls, tuple(positions))
 
 
 def _check_put(source: str, text: str, n: int, resource: Mapping[str, Any], request: Any) -> None:
@@ -242,6 +250,7 @@ def _create(
         checked,
         if_none_exist if isinstance(if_none_exist, str) else None,
         full_url if isinstance(full_url, str) else None,
+        n,
     )
 
 
@@ -299,10 +308,14 @@ def prepare(inputs: Sequence[LoadedInput], store: Store) -> Prepared:
     rewritten to the ``Type/id`` of the resource that entry became."""
     settled: list[LoadedInput] = []
     existing: list[tuple[str, str]] = []
+    order: list[tuple[str, str]] = []
     for loaded in inputs:
+        keys = [(r["resourceType"], r["id"]) for r in loaded.resources]
         if not loaded.creates:
             settled.append(loaded)
+            order += keys
             continue
+        placed = list(zip(loaded.positions, keys, strict=True))
         targets = dict(loaded.full_urls)
         created: list[Resource] = []
         for create in loaded.creates:
@@ -316,11 +329,13 @@ def prepare(inputs: Sequence[LoadedInput], store: Store) -> Prepared:
                 created.append({**create.resource, "id": resource_id})
             if create.full_url:
                 targets[create.full_url] = f"{resource_type}/{resource_id}"
+            placed.append((create.index, (resource_type, resource_id)))
+        order += [key for _, key in sorted(placed)]
         resources = tuple(
             fhir.rewrite_references(r, targets) for r in (*loaded.resources, *created)
         )
         settled.append(LoadedInput(loaded.source, resources, loaded.warnings))
-    return Prepared(merge(settled), existing)
+    return Prepared(merge(settled), existing, order)
 
 
 def _existing(store: Store, create: Create) -> str | None:

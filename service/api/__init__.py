@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Flask
 from flask_cors import CORS
 
-from . import errors
-from .registry import blueprint
+from . import errors, openapi
+from .registry import CONVERTERS, blueprint
 from .views import negotiated
 
 # Headers a browser-based widget may read from a cross-origin GET.
@@ -19,9 +19,11 @@ def _negotiate() -> None:
 
 def init_app(app: Flask) -> None:
     errors.init_app(app)
+    app.url_map.converters.update(CONVERTERS)
     bp = blueprint()
     bp.before_request(_negotiate)
     app.register_blueprint(bp)
+    app.register_blueprint(openapi.blueprint())
     CORS(
         app,
         resources={r"/fhir/*": {"origins": "*", "methods": ["GET", "HEAD", "OPTIONS"]}},

@@ -65,21 +65,24 @@ def import_content() -> Response:
         if loaded.warnings
         else None
     )
-    entries = []
-    for n, outcome in enumerate(outcomes):
-        response: dict[str, object] = {
-            "status": "201 Created" if outcome.action == "created" else "200 OK",
-            "location": f"{outcome.resource_type}/{outcome.id}/_history/{outcome.version_id}",
-            "etag": f'W/"{outcome.version_id}"',
-            "lastModified": outcome.last_updated,
+    responses: dict[tuple[str, str], dict[str, object]] = {
+        (o.resource_type, o.id): {
+            "status": "201 Created" if o.action == "created" else "200 OK",
+            "location": f"{o.resource_type}/{o.id}/_history/{o.version_id}",
+            "etag": f'W/"{o.version_id}"',
+            "lastModified": o.last_updated,
         }
+        for o in outcomes
+    }
+    # One entry per request entry, in request order (R4 http.html#transaction-response); a
+    # conditional create that matched a stored resource is "200 OK" with where it is.
+    entries = []
+    for n, (resource_type, resource_id) in enumerate(prepared.order):
+        response = dict(
+            responses.get((resource_type, resource_id))
+            or {"status": "200 OK", "location": f"{resource_type}/{resource_id}"}
+        )
         if n == 0 and warnings is not None:
             response["outcome"] = warnings
-        entries.append(
-            bundles.entry_of_url(f"{base}/{outcome.resource_type}/{outcome.id}", response)
-        )
-    for resource_type, resource_id in prepared.existing:  # conditional creates that matched
-        entries.append(
-            bundles.entry_of_url(f"{base}/{resource_type}/{resource_id}", {"status": "200 OK"})
-        )
+        entries.append(bundles.entry_of_url(f"{base}/{resource_type}/{resource_id}", response))
     return reply(bundles.bundle("transaction-response", entries=entries))

@@ -9,10 +9,10 @@ import json
 from typing import Any
 
 from flask import Response, request
-from marshmallow import Schema, ValidationError, fields
+from marshmallow import Schema, ValidationError, fields, validate
 
 from service.packaging import dependencies, package
-from service.search.query import SearchQuery, parse_search
+from service.search.query import SearchError, SearchQuery, parse_search
 from service.storage import get_store
 from service.store import StoredResource
 
@@ -25,8 +25,15 @@ _TYPE = "PlanDefinition"
 class PackageParameters(Schema):
     """The $package parameters this server takes (CRMI names)."""
 
-    url = fields.String(metadata={"description": "Canonical URL of the PlanDefinition"})
-    version = fields.String(metadata={"description": "Its business version (with url)"})
+    url = fields.String(
+        required=True,
+        validate=validate.Length(min=1),
+        metadata={"description": "Canonical URL of the PlanDefinition"},
+    )
+    version = fields.String(
+        validate=validate.Length(min=1),
+        metadata={"description": "Its business version (with url)"},
+    )
 
 
 _SCHEMA = PackageParameters()
@@ -52,7 +59,10 @@ def package_type() -> Response:
     pairs = [("url", options["url"])]
     if "version" in options:
         pairs.append(("version", options["version"]))
-    query: SearchQuery = parse_search(_TYPE, pairs, strict=True).query
+    try:
+        query: SearchQuery = parse_search(_TYPE, pairs, strict=True).query
+    except SearchError as e:
+        raise FhirError(400, f"$package: {e}") from None
     page = get_store().search(query)
     if not page.items:
         raise FhirError(404, f"no {_TYPE} has {_describe(options)}", "not-found")
@@ -88,6 +98,8 @@ def _parameters() -> dict[str, str]:
         raise FhirError(
             400, f"$package does not support {', '.join(unknown)} (supported: url, version)"
         )
+    if not raw:
+        return {}
     try:
         loaded: dict[str, str] = _SCHEMA.load(raw)
     except ValidationError as e:
@@ -104,8 +116,11 @@ def _from_parameters_resource() -> dict[str, Any]:
         raise FhirError(400, "the body is not valid JSON") from None
     if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
         raise FhirError(400, "the body must be a Parameters resource")
+    parameters = body.get("parameter", [])
+    if not isinstance(parameters, list):
+        raise FhirError(400, "Parameters.parameter must be a list")
     found: dict[str, Any] = {}
-    for parameter in body.get("parameter", []):
+    for parameter in parameters:
         if not isinstance(parameter, dict) or not isinstance(parameter.get("name"), str):
             raise FhirError(400, "each Parameters.parameter needs a name")
         values = [v for k, v in parameter.items() if k.startswith("value")]

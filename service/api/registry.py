@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from flask import Blueprint, Response, current_app
 from marshmallow import Schema
+from werkzeug.routing import BaseConverter
 
 from . import imports, package, validate, views
 from .capability import capability_statement
@@ -30,6 +31,9 @@ class Operation:
     """Its query parameters, as a marshmallow schema."""
     body: tuple[str, ...] = ()
     """Media types it takes as a request body."""
+    body_is_subject: bool = False
+    """The body is what the operation examines (``$validate``): any content is a finding in
+    the reply, not a request error."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,22 @@ class Route:
     interaction: str | None = None
     """A type-level interaction code (CapabilityStatement.rest.resource.interaction)."""
     operation: Operation | None = None
+
+
+class TypeConverter(BaseConverter):
+    """A resource type name: never ``$operation`` or ``_history``, which have rules of
+    their own (so ``GET /fhir/$import`` is a 405, not a search of type "$import")."""
+
+    regex = r"[A-Za-z][A-Za-z0-9]{0,63}"
+
+
+class IdConverter(BaseConverter):
+    """A FHIR logical id (R4 ``id``), so ``$validate`` is never read as an id."""
+
+    regex = r"[A-Za-z0-9\-.]{1,64}"
+
+
+CONVERTERS = {"type": TypeConverter, "id": IdConverter}
 
 
 def metadata() -> Response:
@@ -62,6 +82,15 @@ _PACKAGE = Operation(
     ("application/fhir+json",),
 )
 
+_PACKAGE_INSTANCE = Operation(
+    "package",
+    _PACKAGE.definition,
+    "instance",
+    ("PlanDefinition",),
+    None,
+    ("application/fhir+json",),
+)
+
 ROUTES: tuple[Route, ...] = (
     Route("/metadata", "metadata", metadata, ("GET",)),
     Route("/$import", "import", imports.import_content, ("POST",),
@@ -69,19 +98,20 @@ ROUTES: tuple[Route, ...] = (
                               body=tuple(imports.BODY_KINDS))),
     Route("/PlanDefinition/$package", "package_type", package.package_type, ("GET", "POST"),
           operation=_PACKAGE),
-    Route("/PlanDefinition/<resource_id>/$package", "package_instance",
-          package.package_instance, ("GET", "POST"), operation=_PACKAGE),
-    Route("/<resource_type>/$validate", "validate", validate.validate_resource, ("POST",),
+    Route("/PlanDefinition/<id:resource_id>/$package", "package_instance",
+          package.package_instance, ("GET", "POST"), operation=_PACKAGE_INSTANCE),
+    Route("/<type:resource_type>/$validate", "validate", validate.validate_resource, ("POST",),
           operation=Operation("validate", "http://hl7.org/fhir/OperationDefinition/Resource-validate",
-                              "type", body=validate.BODY_TYPES)),
-    Route("/<resource_type>", "search", views.search, ("GET",), "search-type"),
-    Route("/<resource_type>/_search", "search_form", views.search, ("GET", "POST"), "search-type"),
-    Route("/<resource_type>/_history", "history_type", views.history_type, ("GET",),
+                              "type", body=validate.BODY_TYPES, body_is_subject=True)),
+    Route("/<type:resource_type>", "search", views.search, ("GET",), "search-type"),
+    Route("/<type:resource_type>/_search", "search_form", views.search, ("GET", "POST"),
+          "search-type"),
+    Route("/<type:resource_type>/_history", "history_type", views.history_type, ("GET",),
           "history-type"),
-    Route("/<resource_type>/<resource_id>", "read", views.read, ("GET",), "read"),
-    Route("/<resource_type>/<resource_id>/_history", "history_instance",
+    Route("/<type:resource_type>/<id:resource_id>", "read", views.read, ("GET",), "read"),
+    Route("/<type:resource_type>/<id:resource_id>/_history", "history_instance",
           views.history_instance, ("GET",), "history-instance"),
-    Route("/<resource_type>/<resource_id>/_history/<version_id>", "vread", views.vread,
+    Route("/<type:resource_type>/<id:resource_id>/_history/<version_id>", "vread", views.vread,
           ("GET",), "vread"),
 )  # fmt: skip
 

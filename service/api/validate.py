@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Response, request
 
-from service.formats.xml import XmlError, from_xml
+from service.formats.xml import XmlError, XmlSyntaxError, from_xml
 from service.search.params import CANONICAL_TYPES
 from service.storage import get_store
 from service.store import Store
@@ -43,14 +43,23 @@ class StoreReferences:
         return False
 
 
+class _NotAResource(str):
+    """XML the reader refused, with its reason."""
+
+
 def validate_resource(resource_type: str) -> Response:
     """Validate a resource against R4, its invariants and this server's content."""
     resource_type = resource_type_or_404(resource_type)
-    resource = _unwrap(_body())
+    body = _body()
+    if isinstance(body, _NotAResource):
+        outcome = operation_outcome([("fatal", "structure", f"not a FHIR resource: {body}", None)])
+        return reply(json.dumps(outcome, ensure_ascii=False).encode())
+    resource = _unwrap(body)
     issues = validate(
         resource, expected_type=resource_type, references=StoreReferences(get_store())
     )
-    return reply(json.dumps(_outcome(issues), ensure_ascii=False).encode())
+    whole = resource.get("resourceType") if isinstance(resource, dict) else None
+    return reply(json.dumps(_outcome(issues, whole), ensure_ascii=False).encode())
 
 
 def _body() -> Any:
@@ -65,8 +74,11 @@ def _body() -> Any:
     if mimetype in XML_BODIES:
         try:
             return from_xml(data)
-        except XmlError as e:
+        except XmlSyntaxError as e:
             raise FhirError(400, f"the body is not FHIR XML: {e}", "structure") from None
+        except XmlError as e:
+            # Well-formed XML that is not a FHIR resource: a finding, like JSON that is not one.
+            return _NotAResource(str(e))
     try:
         return json.loads(data)
     except (ValueError, RecursionError) as e:
@@ -74,20 +86,27 @@ def _body() -> Any:
 
 
 def _unwrap(body: Any) -> Any:
-    """The resource itself, out of a Parameters wrapper if there is one."""
+    """The resource out of a ``Parameters`` wrapper's ``resource`` parameter; Parameters
+    without one is validated as it is (and reported as the wrong type)."""
     if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
         return body
+    parameters = body.get("parameter")
     resources = [
         p.get("resource")
-        for p in body.get("parameter", [])
+        for p in (parameters if isinstance(parameters, list) else [])
         if isinstance(p, dict) and p.get("name") == "resource"
     ]
-    if len(resources) != 1:
-        raise FhirError(400, "Parameters must hold exactly one 'resource' parameter")
-    return resources[0]
+    if len(resources) > 1:
+        raise FhirError(400, "Parameters holds more than one 'resource' to validate")
+    return resources[0] if resources else body
 
 
-def _outcome(issues: list[Issue]) -> dict[str, object]:
+def _outcome(issues: list[Issue], whole: Any) -> dict[str, object]:
+    """Issues about the whole resource are located at its type (``expression`` is the
+    path clients read)."""
     if not issues:
         return operation_outcome([("information", "informational", "no problems found", None)])
-    return operation_outcome([(i.severity, i.code, i.message, i.location or None) for i in issues])
+    at_root = whole if isinstance(whole, str) and whole else None
+    return operation_outcome(
+        [(i.severity, i.code, i.message, i.location or at_root) for i in issues]
+    )

@@ -334,6 +334,7 @@ def _history(resource_type: str, resource_id: str | None) -> Response:
     try:
         options = _HISTORY_SCHEMA.load({k: request.args[k] for k in ("_count", "_offset", "_since")
                                          if k in request.args})  # fmt: skip
+        # An empty _since sets no lower bound.
         since = date_range(options["_since"]).low if options["_since"] else None
     except ValidationError as e:
         raise FhirError(400, first_problem(e), "invalid") from None

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from types import ModuleType
@@ -42,8 +43,6 @@ XHTML_NS = "http://www.w3.org/1999/xhtml"
 
 Release = Literal["4.0.1", "5.0.0"]
 
-_INTEGERS = frozenset({"integer", "positiveInt", "unsignedInt", "integer64"})
-
 
 _DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>'
 
@@ -55,6 +54,10 @@ class XmlError(ValueError):
         super().__init__(f"line {line}: {message}" if line else message)
         self.line = line
         self.message = message
+
+
+class XmlSyntaxError(XmlError):
+    """Not well-formed XML at all (as opposed to XML that is not a FHIR resource)."""
 
 
 class RawNumber(str):
@@ -178,12 +181,17 @@ def _add_one(
         _fill(child, value, field.fhir_type, release)
 
 
+# Characters XML 1.0 cannot carry. FHIR strings may not hold them either, but a reply can
+# echo what a client sent (an ignored parameter's name), so they become U+FFFD.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
 def _primitive_text(value: Any) -> str:
     if value is True:
         return "true"
     if value is False:
         return "false"
-    return str(value)
+    return _NOT_XML.sub("\ufffd", str(value))
 
 
 def _xhtml(div: Any) -> etree._Element:
@@ -213,7 +221,7 @@ def from_xml(data: bytes, release: Release = "4.0.1") -> dict[str, Any]:
     try:
         root = etree.fromstring(data, parser=_parser())
     except etree.XMLSyntaxError as e:
-        raise XmlError(e.lineno or 0, f"not well-formed XML: {e.msg}") from None
+        raise XmlSyntaxError(e.lineno or 0, f"not well-formed XML: {e.msg}") from None
     if getattr(root.getroottree().docinfo, "doctype", None):
         raise XmlError(1, "a DOCTYPE is not allowed in FHIR XML")
     return _read_resource(root, release)
@@ -286,9 +294,9 @@ def _read_children(
     for name, field in fields.items():
         companion = result.get(f"_{name}")
         if field.many and isinstance(companion, list):
-            values = result.setdefault(name, [])
-            values.extend([None] * (len(companion) - len(values)))
-            if all(v is None for v in values):
+            if all(c is None for c in companion):
+                del result[f"_{name}"]
+            elif all(v is None for v in result.get(name, [])):
                 del result[name]
 
 
@@ -297,18 +305,22 @@ def _read_primitive(
 ) -> None:
     line = _line(child)
     raw = child.get("value")
-    extra = {k: v for k, v in child.attrib.items() if k != "value"}
-    companion = _read_complex(child, "Element", release) if (extra or len(child)) else None
+    companion: dict[str, Any] | None = None
+    for attribute, text in child.attrib.items():
+        if attribute == "id":
+            companion = {"id": text}
+        elif attribute != "value":
+            raise XmlError(line, f"<{field.name}> has an unknown attribute {attribute!r}")
+    if len(child):
+        companion = companion or {}
+        _read_children(child, "Element", companion, release)
     if raw is None and companion is None:
         raise XmlError(line, f"<{field.name}> has neither a value nor extensions")
     value = None if raw is None else _typed(raw, field.fhir_type, line)
     if field.many:
-        values = result.setdefault(field.name, [])
-        companions = result.setdefault(f"_{field.name}", [])
-        values.append(value)
-        companions.append(companion)
-        if all(c is None for c in companions):
-            del result[f"_{field.name}"]
+        # Companions keep their positions; all-None lists are dropped once the parent is read.
+        result.setdefault(field.name, []).append(value)
+        result.setdefault(f"_{field.name}", []).append(companion)
         return
     if field.name in result or f"_{field.name}" in result:
         raise XmlError(line, f"<{field.name}> may appear only once")
@@ -327,29 +339,28 @@ def _put(result: dict[str, Any], field: _Field, value: Any, line: int) -> None:
         result[field.name] = value
 
 
+# The R4 patterns of the numeric and boolean primitives (datatypes.html).
+_PATTERNS = {
+    "boolean": re.compile(r"true|false"),
+    "integer": re.compile(r"-?(0|[1-9][0-9]*)"),
+    "integer64": re.compile(r"-?(0|[1-9][0-9]*)"),
+    "unsignedInt": re.compile(r"0|[1-9][0-9]*"),
+    "positiveInt": re.compile(r"\+?[1-9][0-9]*"),
+    "decimal": re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?"),
+}
+
+
 def _typed(raw: str, fhir_type: str, line: int) -> Any:
-    converters: dict[str, Callable[[str], Any]] = {
-        "boolean": _boolean,
-        "decimal": _decimal,
-        **dict.fromkeys(_INTEGERS, int),
-    }
-    convert = converters.get(fhir_type)
-    if convert is None:
+    pattern = _PATTERNS.get(fhir_type)
+    if pattern is None:
         return raw
-    try:
-        return convert(raw)
-    except ValueError:
-        raise XmlError(line, f"{raw!r} is not a valid {fhir_type}") from None
-
-
-def _boolean(raw: str) -> bool:
-    if raw not in ("true", "false"):
-        raise ValueError(raw)
-    return raw == "true"
-
-
-def _decimal(raw: str) -> int | float:
-    number = float(raw)
-    if any(c in raw for c in ".eE"):
+    if not pattern.fullmatch(raw):
+        raise XmlError(line, f"{raw!r} is not a valid {fhir_type}")
+    if fhir_type == "boolean":
+        return raw == "true"
+    if fhir_type == "decimal" and any(c in raw for c in ".eE"):
+        number = float(raw)
+        if number in (float("inf"), float("-inf")):
+            raise XmlError(line, f"{raw!r} is out of range for a decimal")
         return number
     return int(raw)

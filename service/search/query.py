@@ -267,6 +267,8 @@ def parse_search(
             if strict:
                 raise SearchError(f"unknown search parameter {base!r} for {resource_type}")
             ignored.append(name)
+            if len(clauses) + len(ignored) > MAX_CLAUSES:
+                raise SearchError(f"more than {MAX_CLAUSES} search parameters in one search")
             continue
         if modifier and modifier not in param.modifiers:
             raise SearchError(f"modifier :{modifier} is not supported on {base} ({param.type})")
@@ -274,7 +276,7 @@ def parse_search(
         if len(values) > MAX_VALUES:
             raise SearchError(f"{base} has {len(values)} values; at most {MAX_VALUES} are allowed")
         clauses.append(Clause(param, modifier or None, values))
-        if len(clauses) > MAX_CLAUSES:
+        if len(clauses) + len(ignored) > MAX_CLAUSES:
             raise SearchError(f"more than {MAX_CLAUSES} search parameters in one search")
         applied.append((name, raw))
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from service.search.query import Include, SearchQuery
 
@@ -89,13 +90,28 @@ def _by_canonical(
     wanted = versioned | {c for c in canonicals if "|" not in c and c not in pinned}
     urls = {c.partition("|")[0] for c in wanted}
     found = []
+    latest: dict[str, tuple[tuple[Any, ...], StoredResource]] = {}
     for target in targets:
         for candidate in store.referencing(target, "url", urls):
             resource = json.loads(candidate.body)
             url, version = resource.get("url"), resource.get("version")
-            if url in wanted or f"{url}|{version}" in wanted:
+            if f"{url}|{version}" in wanted:
                 found.append(candidate)
-    return found
+            elif url in wanted:
+                # An unversioned canonical means the latest version (R4 references.html).
+                key = _version_key(version, candidate.last_updated)
+                if url not in latest or key > latest[url][0]:
+                    latest[url] = (key, candidate)
+    return found + [candidate for _, candidate in latest.values()]
+
+
+def _version_key(version: Any, last_updated: str) -> tuple[Any, ...]:
+    """Orders versions: numerically when they are dotted numbers (SemVer), else by when they
+    were stored."""
+    parts = str(version).split(".") if isinstance(version, str) else []
+    if parts and all(p.isdigit() for p in parts):
+        return (1, tuple(int(p) for p in parts), last_updated)
+    return (0, (), last_updated)
 
 
 def _referrers(
@@ -118,4 +134,15 @@ def _referrers(
             values.add(f"{resource.resource_type}/{resource.id}")
     if not values:
         return []
-    return store.referencing(include.source, include.param.name, values)
+    found = store.referencing(include.source, include.param.name, values)
+    if not include.param.canonical or include.param.extract is None:
+        return found
+    # The index holds the bare url of every canonical, versioned or not: keep only the
+    # referrers whose reference, as written, names a result (pinned to another version: no).
+    kept = []
+    for referrer in found:
+        written = {e.value for e in include.param.extract(json.loads(referrer.body)) if e.value}
+        pinned = {w.partition("|")[0] for w in written if "|" in w}
+        if {w for w in written if "|" in w or w not in pinned} & values:
+            kept.append(referrer)
+    return kept

@@ -1,0 +1,941 @@
+"""An OpenAPI 3.1 description of the FHIR API, and a human-readable page rendered from it.
+
+Nothing here lists an endpoint, a parameter or a format by hand. The paths, methods and
+operations come from the routing registry (``ROUTES``), the search parameters and their
+modifiers from ``PARAMETERS``, the result parameters from the marshmallow schemas the views
+validate with, and the media types from ``FORMATS`` and ``FHIR_VERSIONS``. A route, parameter
+or format added to a registry therefore appears here and on ``/docs`` without an edit, and
+schemathesis (``tests/api/test_openapi.py``) holds the server to what this document says.
+
+Query parameter schemas mirror the server's own grammar exactly (value lists, escapes,
+tokens, dates), so a value the schema allows is one the server accepts and the other way
+round: that is what lets schemathesis check both acceptance and rejection.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from importlib.metadata import version
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Blueprint, Flask, Response, current_app, render_template
+from marshmallow import Schema
+
+from service.search.params import PARAMETERS, SORT_KEYS, SearchParam
+from service.search.query import DATE_PREFIXES, MAX_CLAUSES, MAX_VALUES, ResultSchema
+
+from . import imports
+from .capability import REVISED
+from .negotiation import DEFAULT_FHIR_VERSION, FHIR_VERSIONS, FORMATS
+from .registry import ROUTES, Operation, Route
+from .views import _HistorySchema, _ReadSchema
+
+OPENAPI_VERSION = "3.1.0"
+_EXTENSION_KEY = "ped.openapi"
+
+# --- the server's value grammar, as patterns ---------------------------------------------
+# A backslash escapes the next character; a lone backslash can only end the whole value.
+
+
+def _char(excluded: str) -> str:
+    """One character of a value that is not an unescaped separator in ``excluded``."""
+    return rf"(?:[^{excluded}\\]|\\[\s\S]|\\$)"
+
+
+def _value_list(item: str) -> str:
+    """Comma-separated values (ORed), each non-empty, at most MAX_VALUES of them."""
+    return rf"^(?:{item},){{0,{MAX_VALUES - 1}}}{item}$"
+
+
+_S = _char(",")
+_T = _char(",|")
+_C = _char(",|$")
+STRING_VALUES = _value_list(rf"{_S}+")
+TOKEN_VALUES = _value_list(rf"(?:{_T}+(?:\|{_T}*)?|\|{_T}+)")
+_COMPONENT = rf"(?:{_C}*\|{_C}+|{_C}*)"
+COMPOSITE_VALUES = _value_list(rf"{_COMPONENT}\${_COMPONENT}")
+
+_YEAR = r"(?:000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})"
+_LEAP_YEAR = r"(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
+_MONTH = r"(?:0[1-9]|1[0-2])"
+_MONTH_DAY = (
+    r"(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)"
+    r"|(?:0[13578]|1[02])-31)"
+)
+_TIME = (
+    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]+)?)?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?"
+)
+FHIR_DATE = rf"(?:(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)(?:{_TIME})?|{_YEAR}-{_MONTH}|{_YEAR})"
+DATE_VALUES = _value_list(rf"(?:{'|'.join(DATE_PREFIXES)})?\s*{FHIR_DATE}\s*")
+SINCE = rf"^(?:\s*{FHIR_DATE}\s*)?$"  # empty: no lower bound, as the server reads it
+FHIR_ID = r"^[A-Za-z0-9\-.]{1,64}$"
+
+_VALUE_PATTERNS = {
+    "string": STRING_VALUES,
+    "token": TOKEN_VALUES,
+    "uri": STRING_VALUES,
+    "reference": STRING_VALUES,
+    "date": DATE_VALUES,
+    "composite": COMPOSITE_VALUES,
+}
+_VALUE_SYNTAX = {
+    "string": "text; matches case- and accent-insensitively on a prefix",
+    "token": "`code`, `system|code`, `|code` or `system|`",
+    "uri": "a URI, matched exactly",
+    "reference": "a canonical or reference, with or without `|version`",
+    "date": f"a FHIR date, optionally prefixed by one of {', '.join(DATE_PREFIXES)}",
+    "composite": "`type$value`, each a token",
+}
+_MODIFIERS = {
+    "missing": ("`true`: resources without a value; `false`: resources with one", None),
+    "exact": ("matches the whole value, case- and accent-sensitively", "string"),
+    "contains": ("matches anywhere in the value", "string"),
+    "not": ("resources without a matching value", "token"),
+}
+
+
+# --- schemas of what the server sends ----------------------------------------------------
+
+
+def _ref(kind: str, name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def _enum(*values: str) -> dict[str, Any]:
+    return {"type": "string", "enum": list(values)}
+
+
+def _object(required: tuple[str, ...], **properties: Any) -> dict[str, Any]:
+    """An object with these properties; FHIR content may carry more, so others are allowed."""
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
+def _resource_schema(resource_type: str) -> dict[str, Any]:
+    meta = _object(
+        (),
+        versionId={"type": "string"},
+        lastUpdated={"type": "string"},
+        tag={"type": "array", "items": {"type": "object"}},
+    )
+    return {
+        **_object(
+            ("resourceType", "id"),
+            resourceType=_enum(resource_type),
+            id={"type": "string", "pattern": FHIR_ID},
+            meta=meta,
+        ),
+        "description": f"A FHIR {resource_type} (http://hl7.org/fhir/R4/"
+        f"{resource_type.lower()}.html); _summary and _elements return a subset tagged "
+        "SUBSETTED.",
+    }
+
+
+def _outcome_schema() -> dict[str, Any]:
+    issue = _object(
+        ("severity", "code"),
+        severity=_enum("fatal", "error", "warning", "information"),
+        code={"type": "string"},
+        diagnostics={"type": "string"},
+        expression={"type": "array", "items": {"type": "string"}},
+    )
+    return {
+        **_object(
+            ("resourceType", "issue"),
+            resourceType=_enum("OperationOutcome"),
+            issue={"type": "array", "minItems": 1, "items": issue},
+        ),
+        "description": "What went wrong (errors) or what the server noted (warnings).",
+    }
+
+
+def _capability_schema() -> dict[str, Any]:
+    return _object(
+        ("resourceType", "fhirVersion", "rest"),
+        resourceType=_enum("CapabilityStatement"),
+        fhirVersion=_enum(*sorted(set(FHIR_VERSIONS.values()))),
+        format={"type": "array", "items": {"type": "string"}},
+        rest={"type": "array", "items": {"type": "object"}},
+    )
+
+
+def _bundle_schema(bundle_type: str, entry: dict[str, Any], *, total: bool) -> dict[str, Any]:
+    link = _object(
+        ("relation", "url"),
+        relation=_enum("self", "first", "previous", "next", "last"),
+        url={"type": "string"},
+    )
+    properties: dict[str, Any] = {
+        "resourceType": _enum("Bundle"),
+        "type": _enum(bundle_type),
+        "link": {"type": "array", "items": link},
+        "entry": {"type": "array", "items": entry},
+    }
+    if total:
+        properties["total"] = {"type": "integer", "minimum": 0}
+    return _object(("resourceType", "type"), **properties)
+
+
+def _searchset_schema(resource_type: str) -> dict[str, Any]:
+    match = _object(
+        ("fullUrl", "resource", "search"),
+        fullUrl={"type": "string"},
+        resource=_ref("schemas", resource_type),
+        search=_object(("mode",), mode=_enum("match")),
+    )
+    outcome = _object(
+        ("resource", "search"),
+        resource=_ref("schemas", "OperationOutcome"),
+        search=_object(("mode",), mode=_enum("outcome")),
+    )
+    return _bundle_schema("searchset", {"anyOf": [match, outcome]}, total=True)
+
+
+def _history_schema(resource_type: str) -> dict[str, Any]:
+    entry = _object(
+        ("fullUrl", "resource", "request", "response"),
+        fullUrl={"type": "string"},
+        resource=_ref("schemas", resource_type),
+        request=_object(("method", "url"), method=_enum("POST", "PUT"), url={"type": "string"}),
+        response=_object(
+            ("status", "etag", "lastModified"),
+            status={"type": "string"},
+            etag={"type": "string"},
+            lastModified={"type": "string"},
+        ),
+    )
+    return _bundle_schema("history", entry, total=True)
+
+
+def _transaction_response_schema() -> dict[str, Any]:
+    response = _object(
+        ("status", "location", "etag", "lastModified"),
+        status=_enum("201 Created", "200 OK"),
+        location={"type": "string"},
+        etag={"type": "string"},
+        lastModified={"type": "string"},
+        outcome=_ref("schemas", "OperationOutcome"),
+    )
+    entry = _object(("fullUrl", "response"), fullUrl={"type": "string"}, response=response)
+    return _bundle_schema("transaction-response", entry, total=False)
+
+
+# --- media types --------------------------------------------------------------------------
+
+
+def _is_json(media_type: str) -> bool:
+    return media_type.split(";")[0].strip().endswith("json")
+
+
+def _versions_note() -> str:
+    releases = ", ".join(f"{k} ({v})" for k, v in FHIR_VERSIONS.items())
+    return (
+        f"The FHIR release is chosen by a fhirVersion parameter on Accept or _format: {releases}; "
+        f"the default is {DEFAULT_FHIR_VERSION}. Content-Type names the release it used."
+    )
+
+
+def _content(json_schema: dict[str, Any] | None) -> dict[str, Any]:
+    """The reply in every format of FORMATS. JSON formats carry ``json_schema``; other
+    formats (FHIR XML) hold the same resource in a form JSON Schema cannot describe."""
+    content: dict[str, Any] = {}
+    for fmt in FORMATS:
+        content[fmt.media_type] = (
+            {"schema": json_schema} if json_schema is not None and _is_json(fmt.media_type) else {}
+        )
+    return content
+
+
+# --- parameters ---------------------------------------------------------------------------
+
+
+def _format_values() -> list[str]:
+    """Every ``_format`` value that asks for a format we produce, with each fhirVersion."""
+    names = sorted({name for fmt in FORMATS for name in fmt.accepted})
+    return names + [f"{name};fhirVersion={v}" for name in names for v in FHIR_VERSIONS]
+
+
+def _format_parameter() -> dict[str, Any]:
+    produced = ", ".join(f"{f.name} ({f.media_type})" for f in FORMATS)
+    return {
+        "in": "query",
+        "name": "_format",
+        "required": False,
+        "description": f"Overrides Accept. Formats produced: {produced}. Any other value is "
+        f"a 406. {_versions_note()}",
+        "schema": _enum(*_format_values()),
+    }
+
+
+def _clean_property(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query value is never null, and a default apispec cannot render (a tuple) is noise."""
+    cleaned = dict(schema)
+    kind = cleaned.get("type")
+    if isinstance(kind, list):
+        kinds = [k for k in kind if k != "null"]
+        cleaned["type"] = kinds[0] if len(kinds) == 1 else kinds
+    if "enum" in cleaned:
+        cleaned["enum"] = [v for v in cleaned["enum"] if v is not None]
+    default = cleaned.get("default")
+    if default is None or (isinstance(default, str) and default.startswith("(")):
+        cleaned.pop("default", None)
+    return cleaned
+
+
+@dataclass(frozen=True)
+class _Builder:
+    """Builds the document for one app configuration."""
+
+    spec: APISpec
+    plugin: MarshmallowPlugin
+    config: Mapping[str, Any]
+
+    def marshmallow_parameters(self, schema: type[Schema]) -> list[dict[str, Any]]:
+        """Query parameters from a marshmallow schema, through apispec's converter."""
+        converted = self.plugin.converter.schema2parameters(schema, location="query")  # type: ignore[union-attr]
+        return [{**p, "schema": _clean_property(p["schema"])} for p in converted]
+
+
+def _value_schema(param: SearchParam, modifier: str | None) -> dict[str, Any]:
+    if modifier == "missing":
+        return _enum("true", "false")
+    kind = _MODIFIERS[modifier][1] if modifier else None
+    return {"type": "string", "pattern": _VALUE_PATTERNS[kind or param.type]}
+
+
+def _search_parameter(param: SearchParam, modifier: str | None) -> dict[str, Any]:
+    name = f"{param.name}:{modifier}" if modifier else param.name
+    if modifier:
+        description = f"{param.documentation}, with :{modifier}: {_MODIFIERS[modifier][0]}."
+    else:
+        description = f"{param.documentation}. Value: {_VALUE_SYNTAX[param.type]}."
+    description += " Commas separate alternatives (OR, `\\,` escapes); repeating ANDs."
+    parameter: dict[str, Any] = {
+        "in": "query",
+        "name": name,
+        "required": False,
+        "description": description,
+        "schema": _value_schema(param, modifier),
+        "x-fhir-type": param.type,
+    }
+    if param.definition:
+        parameter["x-fhir-definition"] = param.definition
+    return parameter
+
+
+def search_parameters(resource_type: str) -> list[dict[str, Any]]:
+    """Every parameter of the type and every modifier it takes, as literal query names:
+    OpenAPI has no notion of a modifier, and ``name:contains`` is the name a client sends."""
+    found = []
+    for param in PARAMETERS[resource_type].values():
+        found.append(_search_parameter(param, None))
+        found += [_search_parameter(param, m) for m in sorted(param.modifiers)]
+    return found
+
+
+def search_object(resource_type: str) -> dict[str, Any]:
+    """The search parameters as one object: each is a query (or form) field of its own, and
+    the object says what single parameters cannot, that a search takes at most MAX_CLAUSES.
+    Unknown parameters are allowed (ignored unless Prefer: handling=strict) and count
+    toward that limit."""
+    properties = {
+        p["name"]: {**p["schema"], "description": p["description"], "x-fhir-type": p["x-fhir-type"]}
+        for p in search_parameters(resource_type)
+    }
+    return {
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": True,
+        "maxProperties": MAX_CLAUSES,
+    }
+
+
+def _search_query(resource_type: str) -> dict[str, Any]:
+    return {
+        "in": "query",
+        "name": "search",
+        "style": "form",
+        "explode": True,
+        "required": False,
+        "description": f"The search parameters of {resource_type}, each sent under its own "
+        f"name (at most {MAX_CLAUSES} in one search). An unknown name is ignored and named in "
+        "an OperationOutcome entry, or refused (400) with Prefer: handling=strict.",
+        "schema": search_object(resource_type),
+    }
+
+
+def _sort_pattern(resource_type: str) -> str:
+    keys = "|".join(re.escape(k) for k in sorted(SORT_KEYS[resource_type]))
+    key = rf"\s*-*(?:{keys})\s*"
+    return rf"^{key}(?:,{key})*$"
+
+
+def _result_parameters(builder: _Builder, resource_type: str) -> list[dict[str, Any]]:
+    """ResultSchema's fields, with the value sets the server checks after loading them."""
+    refined: dict[str, dict[str, Any]] = {
+        "_sort": {"pattern": _sort_pattern(resource_type)},
+        "_elements": {"pattern": r"^[\s\S]*[^,\s][\s\S]*$"},
+    }
+    notes = {
+        "_sort": f"Comma-separated sort keys ({', '.join(sorted(SORT_KEYS[resource_type]))}); "
+        "a leading - sorts descending.",
+        "_elements": "Comma-separated top-level elements to return (id, meta and mandatory "
+        "elements are kept); the subset is tagged SUBSETTED.",
+        "_count": "Page size; 0 returns only the total.",
+        "_offset": "Position of the first entry; the paging links carry it.",
+        "_summary": "A summary of each resource; count returns only the total.",
+        "_total": "Whether Bundle.total is given (none omits it).",
+    }
+    params = []
+    for p in builder.marshmallow_parameters(ResultSchema):
+        schema = {**p["schema"], **refined.get(p["name"], {})}
+        params.append({**p, "schema": schema, "description": notes.get(p["name"], "")})
+    return params
+
+
+def _prefer_header() -> dict[str, Any]:
+    return {
+        "in": "header",
+        "name": "Prefer",
+        "required": False,
+        "description": "handling=strict turns an unknown search parameter into a 400; "
+        "otherwise it is ignored and named in an OperationOutcome entry.",
+        "schema": {"type": "string"},
+    }
+
+
+# --- routes -------------------------------------------------------------------------------
+
+_RULE_PARAMETER = re.compile(r"<(?:[a-z]+:)?(\w+)>")
+
+
+@dataclass(frozen=True)
+class _Endpoint:
+    """One route for one resource type (or for none): an OpenAPI path."""
+
+    route: Route
+    path: str
+    resource_type: str | None
+
+    @property
+    def path_parameters(self) -> list[str]:
+        return re.findall(r"{(\w+)}", self.path)
+
+
+def endpoints() -> Iterator[_Endpoint]:
+    """Every route of ROUTES, expanded per served type where its rule names one."""
+    for route in ROUTES:
+        rule = _RULE_PARAMETER.sub(r"<\1>", route.rule)  # converters are not part of the path
+        typed = "<resource_type>" in rule
+        for resource_type in PARAMETERS if typed else (None,):
+            path = rule.replace("<resource_type>", resource_type or "")
+            yield _Endpoint(route, "/fhir" + _RULE_PARAMETER.sub(r"{\1}", path), resource_type)
+
+
+def _path_parameter(name: str) -> dict[str, Any]:
+    if name.startswith("version"):
+        schema: dict[str, Any] = {"type": "integer", "minimum": 1}
+        description = "Version (meta.versionId)"
+    else:
+        schema = {"type": "string", "pattern": FHIR_ID}
+        description = "Logical id"
+    return {
+        "in": "path",
+        "name": name,
+        "required": True,
+        "schema": schema,
+        "description": description,
+    }
+
+
+def _summary(route: Route) -> tuple[str, str]:
+    """(summary, description): the view's docstring, else the operation, else the route."""
+    doc = (route.view.__doc__ or "").strip()
+    if doc:
+        first, _, rest = doc.partition("\n")
+        return first.strip(), " ".join(rest.split())
+    if route.operation is not None:
+        return (
+            f"${route.operation.name}",
+            f"FHIR operation, defined by {route.operation.definition}.",
+        )
+    if route.interaction:
+        return route.interaction.replace("-", " ").capitalize(), ""
+    return route.endpoint.replace("_", " ").capitalize(), ""
+
+
+def _success(endpoint: _Endpoint) -> tuple[str, dict[str, Any]]:
+    """The 2xx reply of a route, by the FHIR interaction or operation it implements."""
+    route, resource_type = endpoint.route, endpoint.resource_type
+    if route.operation is not None and _writes(route):
+        return "The outcome of each resource written, as a transaction-response Bundle", (
+            _ref("schemas", "Bundle_transaction-response")
+        )
+    if route.operation is not None:
+        return f"The result of ${route.operation.name}", _ref("schemas", "Resource")
+    if resource_type is None:
+        return "The CapabilityStatement: what this server does", _ref(
+            "schemas", "CapabilityStatement"
+        )
+    if route.interaction == "search-type":
+        return f"The matching {resource_type} resources, one page", _ref(
+            "schemas", f"Bundle_searchset_{resource_type}"
+        )
+    if route.interaction in ("history-type", "history-instance"):
+        return "Versions, newest first, one page", _ref(
+            "schemas", f"Bundle_history_{resource_type}"
+        )
+    if route.interaction in ("read", "vread"):
+        return f"The {resource_type}", _ref("schemas", resource_type)
+    raise LookupError(f"no reply is described for route {route.rule} ({route.interaction})")
+
+
+def _writes(route: Route) -> bool:
+    """Whether the route writes, and so needs the Bearer token. The registry does not say
+    (an ``Operation.requires_token`` would be better); the writing views are known here."""
+    return route.view is imports.import_content
+
+
+def _reads_store(route: Route) -> bool:
+    return route.interaction is not None or route.operation is not None
+
+
+def _responses(endpoint: _Endpoint, method: str, has_parameters: bool) -> dict[str, Any]:
+    route = endpoint.route
+    description, schema = _success(endpoint)
+    ok: dict[str, Any] = {"description": description, "content": _content(schema)}
+    conditional = route.interaction in ("read", "vread")
+    if conditional or route.interaction == "search-type":
+        ok["headers"] = {"Cache-Control": _ref("headers", "Cache-Control")}
+    if conditional:
+        ok["headers"].update(
+            {"ETag": _ref("headers", "ETag"), "Last-Modified": _ref("headers", "Last-Modified")}
+        )
+    responses: dict[str, Any] = {"200": ok}
+    if conditional:
+        responses["304"] = {"description": "Not modified (If-None-Match, If-Modified-Since)"}
+    errors = {406}
+    if has_parameters:
+        errors.add(400)
+    if endpoint.path_parameters:
+        errors.add(404)
+    if _reads_store(route):
+        errors.add(503)
+    if method == "post":
+        errors |= {413, 415}
+    if route.operation is not None:
+        errors |= {400, 404}  # 404: what the parameters name is not stored
+    if _writes(route):
+        errors |= {401, 403}
+    for status in sorted(errors):
+        responses[str(status)] = _ref("responses", f"Error{status}")
+    return responses
+
+
+def _form_body(resource_type: str) -> dict[str, Any]:
+    """POST _search: the search parameters as a form."""
+    return {
+        "required": True,
+        "description": f"The search parameters of {resource_type}, form-encoded (at most "
+        f"{MAX_CLAUSES}); result parameters and _format go in the query.",
+        "content": {"application/x-www-form-urlencoded": {"schema": search_object(resource_type)}},
+    }
+
+
+def _parameters_resource(builder: _Builder, operation: Operation) -> dict[str, Any]:
+    """A FHIR operation's input as a Parameters resource: its parameters, each a string."""
+    fields = builder.marshmallow_parameters(operation.parameters) if operation.parameters else []
+    parameter = {
+        "type": "object",
+        "required": ["name", "valueString"],
+        "additionalProperties": False,
+        "properties": {
+            "name": _enum(*(p["name"] for p in fields)),
+            "valueString": {"type": "string", "minLength": 1},
+        },
+    }
+    return _object(
+        ("resourceType",),
+        resourceType=_enum("Parameters"),
+        parameter={"type": "array", "items": parameter},
+    )
+
+
+def _body_schema(builder: _Builder, route: Route, media_type: str) -> dict[str, Any]:
+    """Writes take content (a page, YAML, FHIR); other operations a Parameters resource."""
+    if not _is_json(media_type):
+        return {"type": "string"}
+    if route.operation is not None and route.operation.body_is_subject:
+        return {"description": "Any JSON: what is wrong with it is the answer, not an error"}
+    if _writes(route) or route.operation is None:
+        return {"type": "object"}
+    return _parameters_resource(builder, route.operation)
+
+
+def _operation_body(builder: _Builder, route: Route, operation: Operation) -> dict[str, Any]:
+    content = {
+        media_type: {"schema": _body_schema(builder, route, media_type)}
+        for media_type in operation.body
+    }
+    return {
+        "required": True,
+        "content": content,
+        "description": f"The input of ${operation.name}, as {', '.join(operation.body)}",
+    }
+
+
+def _parameters(builder: _Builder, endpoint: _Endpoint, method: str) -> list[Any]:
+    route, resource_type = endpoint.route, endpoint.resource_type
+    params: list[Any] = [_path_parameter(name) for name in endpoint.path_parameters]
+    params.append("_format")  # apispec turns a component name into its $ref
+    if route.operation is not None and route.operation.parameters is not None:
+        params += builder.marshmallow_parameters(route.operation.parameters)
+    if resource_type is None:
+        return params
+    if route.interaction == "search-type":
+        params += _result_parameters(builder, resource_type)
+        params.append(_prefer_header())
+        if method != "post":
+            params.append(_search_query(resource_type))
+    elif route.interaction in ("history-type", "history-instance"):
+        params += _history_parameters(builder)
+    elif route.interaction in ("read", "vread"):
+        params += builder.marshmallow_parameters(_ReadSchema)
+    return params
+
+
+def _history_parameters(builder: _Builder) -> list[dict[str, Any]]:
+    params = builder.marshmallow_parameters(_HistorySchema)
+    for p in params:
+        if p["name"] == "_since":
+            p["schema"] = {**p["schema"], "pattern": SINCE}
+            p["description"] = "Only versions stored at or after this FHIR date or instant"
+    return params
+
+
+def _operation(builder: _Builder, endpoint: _Endpoint, method: str) -> dict[str, Any]:
+    route = endpoint.route
+    summary, description = _summary(route)
+    params = _parameters(builder, endpoint, method)
+    operation: dict[str, Any] = {
+        "operationId": f"{route.endpoint}-{endpoint.resource_type or 'system'}-{method}",
+        "summary": summary,
+        "tags": [endpoint.resource_type or "System"],
+        "parameters": params,
+    }
+    if description:
+        operation["description"] = description
+    if method == "head":
+        operation["description"] = "As GET, without a body."
+    if route.interaction:
+        operation["x-fhir-interaction"] = route.interaction
+    if route.operation is not None:
+        operation["x-fhir-operation"] = route.operation.definition
+        if _writes(route):
+            operation["security"] = [{"bearer": []}]
+        if route.operation.body:
+            operation["requestBody"] = _operation_body(builder, route, route.operation)
+    if method == "post" and route.interaction == "search-type":
+        assert endpoint.resource_type is not None  # noqa: S101 (typed routes only)
+        operation["requestBody"] = _form_body(endpoint.resource_type)
+    has_parameters = len(params) > 1 + len(endpoint.path_parameters)
+    operation["responses"] = _responses(endpoint, method, has_parameters or method == "post")
+    return operation
+
+
+def _methods(route: Route) -> list[str]:
+    """The route's methods; Flask answers HEAD for every GET."""
+    methods = [m.lower() for m in route.methods]
+    if "get" in methods and "head" not in methods:
+        methods.insert(methods.index("get") + 1, "head")
+    return methods
+
+
+# --- components ---------------------------------------------------------------------------
+
+_ERRORS = {
+    400: "A parameter value or body the server cannot use",
+    401: "No valid Authorization: Bearer token",
+    403: "Writes are disabled: the server has no API token configured",
+    404: "No such resource, version or type",
+    405: "Method not allowed here (Allow lists the allowed ones)",
+    406: "No format or FHIR version the client accepts is produced here",
+    413: "The body is larger than the server accepts",
+    415: "The body's content type is not accepted here",
+    503: "The database is unavailable; try again shortly",
+}
+_ERROR_HEADERS = {401: "WWW-Authenticate", 405: "Allow", 503: "Retry-After"}
+
+
+def _headers() -> dict[str, dict[str, Any]]:
+    def header(description: str, schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
+        return {"description": description, "required": required, "schema": schema}
+
+    return {
+        "ETag": header(
+            'The version, weak: W/"{versionId}"', {"type": "string", "pattern": r'^W/"[0-9]+"$'}
+        ),
+        "Last-Modified": header("When this version was stored (HTTP date)", {"type": "string"}),
+        "Cache-Control": header("How long a cache may keep the reply", {"type": "string"}),
+        "WWW-Authenticate": header("The scheme to authenticate with", {"type": "string"}),
+        "Allow": header("The methods this endpoint allows", {"type": "string"}),
+        "Retry-After": header("Seconds to wait", {"type": "string", "pattern": "^[0-9]+$"}),
+    }
+
+
+def _error_response(status: int, config: Mapping[str, Any]) -> dict[str, Any]:
+    description = _ERRORS[status]
+    if status == 413:
+        description += f" ({config.get('MAX_CONTENT_LENGTH')} bytes)"
+    response: dict[str, Any] = {
+        "description": f"{description}: an OperationOutcome",
+        "content": _content(_ref("schemas", "OperationOutcome")),
+    }
+    if status in _ERROR_HEADERS:
+        name = _ERROR_HEADERS[status]
+        response["headers"] = {name: _ref("headers", name)}
+    return response
+
+
+def _register_components(spec: APISpec, config: Mapping[str, Any]) -> None:
+    schemas: dict[str, dict[str, Any]] = {
+        "OperationOutcome": _outcome_schema(),
+        "CapabilityStatement": _capability_schema(),
+        "Bundle_transaction-response": _transaction_response_schema(),
+        "Resource": _object(("resourceType",), resourceType={"type": "string"}),
+    }
+    for resource_type in PARAMETERS:
+        schemas[resource_type] = _resource_schema(resource_type)
+        schemas[f"Bundle_searchset_{resource_type}"] = _searchset_schema(resource_type)
+        schemas[f"Bundle_history_{resource_type}"] = _history_schema(resource_type)
+    for name, schema in schemas.items():
+        spec.components.schema(name, component=schema)
+    for name, header in _headers().items():
+        spec.components.header(name, header)
+    for status in _ERRORS:
+        spec.components.response(f"Error{status}", _error_response(status, config))
+    spec.components.parameter("_format", "query", _format_parameter())
+    spec.components.security_scheme(
+        "bearer",
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "The token configured as API_TOKEN (FLASK_API_TOKEN)",
+        },
+    )
+
+
+def _description(config: Mapping[str, Any]) -> str:
+    formats = ", ".join(f.media_type for f in FORMATS)
+    return "\n\n".join(
+        [
+            "FHIR R4 server for cancer patient-education content: PlanDefinitions per "
+            f"treatment phase, ActivityDefinitions and Medications ({', '.join(PARAMETERS)}).",
+            f"Replies are {formats} (with charset=utf-8), chosen by Accept or _format; "
+            f"{_versions_note()} Every error is an OperationOutcome.",
+            "Search modifiers are listed as parameters of their own (name:contains, "
+            "code:not, …), because that is the name a client sends. A comma inside a value "
+            "separates alternatives (OR) and \\, escapes it; repeating a parameter ANDs. At "
+            f"most {MAX_CLAUSES} search parameters and {MAX_VALUES} alternatives each.",
+            "A method a path does not list is answered 405 with Allow. Reads and searches "
+            "are public, with CORS for GET; $import needs Authorization: Bearer.",
+            f"Canonical base of the content: {config.get('CANONICAL_BASE')}.",
+        ]
+    )
+
+
+def build_document(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document for an app with this configuration."""
+    plugin = MarshmallowPlugin()
+    spec = APISpec(
+        title="Patient-education structured content (FHIR R4)",
+        version=version("ped-fhir"),
+        openapi_version=OPENAPI_VERSION,
+        plugins=[plugin],
+        info={"description": _description(config), "x-revised": REVISED},
+    )
+    builder = _Builder(spec, plugin, config)
+    _register_components(spec, config)
+    for endpoint in endpoints():
+        operations = {m: _operation(builder, endpoint, m) for m in _methods(endpoint.route)}
+        spec.path(path=endpoint.path, operations=operations)
+    return spec.to_dict()
+
+
+# --- the docs page ------------------------------------------------------------------------
+
+
+def _resolve(doc: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    """A component a ``$ref`` points at (the page shows it inline)."""
+    ref = item.get("$ref")
+    if not isinstance(ref, str):
+        return item
+    node: Any = doc
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part]
+    resolved: dict[str, Any] = node
+    return resolved
+
+
+def _schema_text(schema: dict[str, Any]) -> str:
+    """A short rendering of a parameter's schema: its type, values or pattern."""
+    if "$ref" in schema:
+        return str(schema["$ref"]).rsplit("/", 1)[1]
+    if "enum" in schema:
+        return " | ".join(str(v) for v in schema["enum"])
+    text = str(schema.get("type", "any"))
+    bounds = [f"{k} {schema[k]}" for k in ("minimum", "maximum") if k in schema]
+    return f"{text} ({', '.join(bounds)})" if bounds else text
+
+
+def _parameter_rows(doc: dict[str, Any], operation: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for raw in operation.get("parameters", []):
+        p = _resolve(doc, raw)
+        schema = p.get("schema", {})
+        if p.get("explode") and "properties" in schema:  # one field per property
+            rows += [
+                {
+                    "name": name,
+                    "in": p["in"],
+                    "required": False,
+                    "type": _schema_text(prop),
+                    "pattern": prop.get("pattern"),
+                    "default": None,
+                    "description": prop.get("description", ""),
+                }
+                for name, prop in schema["properties"].items()
+            ]
+            continue
+        rows.append(
+            {
+                "name": p["name"],
+                "in": p["in"],
+                "required": p.get("required", False),
+                "type": _schema_text(schema),
+                "pattern": schema.get("pattern"),
+                "default": schema.get("default"),
+                "description": p.get("description", ""),
+            }
+        )
+    return rows
+
+
+def _body_rows(operation: dict[str, Any]) -> list[dict[str, Any]]:
+    body = operation.get("requestBody")
+    if body is None:
+        return []
+    rows = []
+    for media_type, media in body["content"].items():
+        schema = media.get("schema", {})
+        fields = sorted(schema.get("properties", {}))
+        rows.append({"media_type": media_type, "type": _schema_text(schema), "fields": fields})
+    return rows
+
+
+def _response_rows(doc: dict[str, Any], operation: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for status, raw in operation["responses"].items():
+        response = _resolve(doc, raw)
+        media = [
+            {"type": media_type, "schema": _schema_text(m["schema"]) if "schema" in m else None}
+            for media_type, m in response.get("content", {}).items()
+        ]
+        rows.append(
+            {
+                "status": status,
+                "description": response["description"],
+                "media": media,
+                "headers": sorted(response.get("headers", {})),
+            }
+        )
+    return rows
+
+
+def _anchor(text: str) -> str:
+    return "p-" + (re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-") or "root")
+
+
+def page_context(doc: dict[str, Any]) -> dict[str, Any]:
+    """What the docs template shows: every path and operation of ``doc``, resolved."""
+    sections = []
+    for path, item in doc["paths"].items():
+        operations = []
+        for method, operation in item.items():
+            if method == "head" and "get" in item:
+                continue  # shown with its GET
+            operations.append(
+                {
+                    "method": method.upper(),
+                    "also_head": method == "get" and "head" in item,
+                    "summary": operation.get("summary", ""),
+                    "description": operation.get("description", ""),
+                    "secured": bool(operation.get("security")),
+                    "parameters": _parameter_rows(doc, operation),
+                    "body": _body_rows(operation),
+                    "responses": _response_rows(doc, operation),
+                }
+            )
+        sections.append({"path": path, "anchor": _anchor(path), "operations": operations})
+    schemas = {
+        name: json.dumps(schema, indent=2, ensure_ascii=False)
+        for name, schema in doc["components"]["schemas"].items()
+    }
+    return {
+        "info": doc["info"],
+        "openapi": doc["openapi"],
+        "paragraphs": doc["info"].get("description", "").split("\n\n"),
+        "sections": sections,
+        "schemas": schemas,
+    }
+
+
+# --- serving ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Cached:
+    document: dict[str, Any]
+    body: bytes
+
+
+def _cached(app: Flask) -> _Cached:
+    """Built once per app: the document depends on its configuration only."""
+    found: _Cached | None = app.extensions.get(_EXTENSION_KEY)
+    if found is None:
+        document = build_document(app.config)
+        found = _Cached(document, json.dumps(document, ensure_ascii=False).encode())
+        app.extensions[_EXTENSION_KEY] = found
+    return found
+
+
+def document() -> dict[str, Any]:
+    """The current app's OpenAPI document."""
+    return _cached(current_app._get_current_object()).document  # type: ignore[attr-defined]
+
+
+def openapi_json() -> Response:
+    """The OpenAPI 3.1 description of the FHIR API."""
+    body = _cached(current_app._get_current_object()).body  # type: ignore[attr-defined]
+    return Response(body, content_type="application/json")
+
+
+def docs() -> Response:
+    """The API reference, as one HTML page rendered from the OpenAPI document."""
+    html = render_template("openapi_docs.html", **page_context(document()))
+    return Response(html, content_type="text/html; charset=utf-8")
+
+
+def blueprint() -> Blueprint:
+    bp = Blueprint("openapi", __name__, template_folder="templates")
+    bp.add_url_rule("/openapi.json", "document", openapi_json, methods=["GET"])
+    bp.add_url_rule("/docs", "docs", docs, methods=["GET"])
+    return bp
