@@ -73,11 +73,27 @@ def validate_r4(
     """
     if isinstance(resources, str | bytes) or not isinstance(resources, Sequence):
         raise TypeError("validate_r4 expects a sequence of FHIR resources (JSON-shaped mappings)")
-    node = find_node()
     payload = json.dumps(list(resources), default=_jsonable, allow_nan=False)
+    raw, returncode = run_batch(SCRIPT, "R4 validator", payload, len(resources), timeout)
+    results = [_parse_result(item) for item in raw]
+    if (returncode == 0) != all(result.valid for result in results):
+        raise RuntimeError(f"R4 validator exit code {returncode} contradicts its results")
+    return results
+
+
+def run_batch(
+    script: Path, label: str, payload: str, expected: int, timeout: float
+) -> tuple[list[object], int]:
+    """Run one of validators/*.js on a JSON ``payload`` (one node process for the batch):
+    its JSON array of ``expected`` results, and its exit code (0 all valid, 1 some invalid).
+
+    Raises RuntimeError, naming ``label``, if the script fails instead of giving a verdict."""
+    node = find_node()
+    if not script.is_file():
+        raise RuntimeError(f"the {label} script is missing: {script}")
     try:
         proc = subprocess.run(
-            [node, str(SCRIPT)],
+            [node, str(script)],
             input=payload,
             capture_output=True,
             text=True,
@@ -87,21 +103,20 @@ def validate_r4(
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
-        raise RuntimeError(
-            f"R4 validator timed out after {timeout:g}s on {len(resources)} resources"
-        ) from exc
+        raise RuntimeError(f"{label} timed out after {timeout:g}s on {expected} items") from exc
     if proc.returncode not in (0, 1):
         raise RuntimeError(
-            f"R4 validator failed (exit {proc.returncode}): {proc.stderr.strip() or '<no stderr>'}"
+            f"{label} failed (exit {proc.returncode}): {proc.stderr.strip() or '<no stderr>'}"
         )
-    results = _parse_results(proc.stdout)
-    if len(results) != len(resources):
-        raise RuntimeError(
-            f"R4 validator returned {len(results)} results for {len(resources)} resources"
-        )
-    if (proc.returncode == 0) != all(result.valid for result in results):
-        raise RuntimeError(f"R4 validator exit code {proc.returncode} contradicts its results")
-    return results
+    try:
+        raw: object = json.loads(proc.stdout)
+    except json.JSONDecodeError as exc:
+        raise RuntimeError(f"{label} wrote invalid JSON: {proc.stdout[:200]!r}") from exc
+    if not isinstance(raw, list):
+        raise RuntimeError(f"{label} wrote {type(raw).__name__}, expected a list")
+    if len(raw) != expected:
+        raise RuntimeError(f"{label} returned {len(raw)} results for {expected} items")
+    return raw, proc.returncode
 
 
 def find_node() -> str:
@@ -117,8 +132,6 @@ def find_node() -> str:
             f"the R4 validator's npm dependencies are not installed ({NODE_MODULES} has no "
             f"`fhir` package): {_INSTALL_HINT}"
         )
-    if not SCRIPT.is_file():
-        raise RuntimeError(f"the R4 validator script is missing: {SCRIPT}")
     return node
 
 
@@ -126,16 +139,6 @@ def _jsonable(value: object) -> object:
     if isinstance(value, Mapping):
         return dict(value)
     raise TypeError(f"not JSON-serialisable for the R4 validator: {type(value).__name__}")
-
-
-def _parse_results(stdout: str) -> list[R4Result]:
-    try:
-        raw: object = json.loads(stdout)
-    except json.JSONDecodeError as exc:
-        raise RuntimeError(f"R4 validator wrote invalid JSON: {stdout[:200]!r}") from exc
-    if not isinstance(raw, list):
-        raise RuntimeError(f"R4 validator wrote {type(raw).__name__}, expected a list")
-    return [_parse_result(item) for item in raw]
 
 
 def _parse_result(item: object) -> R4Result:

@@ -14,12 +14,11 @@ is well-formed FHIR in every respect". Check namespaces and element placement on
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tests.support.r4_validator import NODE_MODULES, VALIDATORS_DIR, Issue, find_node
+from tests.support.r4_validator import NODE_MODULES, VALIDATORS_DIR, Issue, run_batch
 
 SCRIPT = VALIDATORS_DIR / "xml-r4.js"
 DEFAULT_TIMEOUT_S = 120.0
@@ -53,9 +52,6 @@ def check_xml(
     Raises RuntimeError if node or the npm packages are missing, or if the script fails (bad
     input, crash, timeout) instead of returning a verdict.
     """
-    node = find_node()
-    if not SCRIPT.is_file():
-        raise RuntimeError(f"the XML check script is missing: {SCRIPT}")
     if not (NODE_MODULES / "fhir" / "package.json").is_file():  # pragma: no cover
         raise RuntimeError(f"{NODE_MODULES} has no `fhir` package")
     payload = json.dumps(
@@ -66,28 +62,10 @@ def check_xml(
         allow_nan=False,
         default=_jsonable,
     )
-    try:
-        proc = subprocess.run(
-            [node, str(SCRIPT)],
-            input=payload,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            cwd=VALIDATORS_DIR,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise RuntimeError(f"XML check timed out after {timeout:g}s on {len(items)} items") from exc
-    if proc.returncode not in (0, 1):
-        raise RuntimeError(
-            f"XML check failed (exit {proc.returncode}): {proc.stderr.strip() or '<no stderr>'}"
-        )
-    results = _parse_results(proc.stdout)
-    if len(results) != len(items):
-        raise RuntimeError(f"XML check returned {len(results)} results for {len(items)} items")
-    if (proc.returncode == 0) != all(result.valid for result in results):
-        raise RuntimeError(f"XML check exit code {proc.returncode} contradicts its results")
+    raw, returncode = run_batch(SCRIPT, "XML check", payload, len(items), timeout)
+    results = [_parse_result(item) for item in raw]
+    if (returncode == 0) != all(result.valid for result in results):
+        raise RuntimeError(f"XML check exit code {returncode} contradicts its results")
     return results
 
 
@@ -95,16 +73,6 @@ def _jsonable(value: object) -> object:
     if isinstance(value, Mapping):
         return dict(value)
     raise TypeError(f"not JSON-serialisable for the XML check: {type(value).__name__}")
-
-
-def _parse_results(stdout: str) -> list[XmlResult]:
-    try:
-        raw: object = json.loads(stdout)
-    except json.JSONDecodeError as exc:
-        raise RuntimeError(f"XML check wrote invalid JSON: {stdout[:200]!r}") from exc
-    if not isinstance(raw, list):
-        raise RuntimeError(f"XML check wrote {type(raw).__name__}, expected a list")
-    return [_parse_result(item) for item in raw]
 
 
 def _parse_result(item: object) -> XmlResult:
