@@ -214,26 +214,13 @@ class Store:
 
     def current(self, resource_type: str, *, batch: int = 500) -> Iterator[StoredResource]:
         """Every current resource of a type, by id, read in batches (for exports)."""
-        c = schema.current
         after = ""
         while True:
-            statement = (
-                select(c.c.res_id, c.c.version_id, c.c.last_updated, schema.versions.c.body)
-                .select_from(schema.current_versions)
-                .where(c.c.res_type == resource_type, c.c.res_id > after)
-                .order_by(c.c.res_id)
-                .limit(batch)
-            )
-            with _operational(self._driver_errors), self.engine.connect() as connection:
-                rows = connection.execute(statement).all()
-            for r in rows:
-                yield StoredResource(
-                    resource_type, r.res_id, r.version_id, _served_instant(r.last_updated),
-                    bytes(r.body),
-                )  # fmt: skip
-            if len(rows) < batch:
+            items = self._current_where(resource_type, schema.current.c.res_id > after, limit=batch)
+            yield from items
+            if len(items) < batch:
                 return
-            after = rows[-1].res_id
+            after = items[-1].id
 
     def referencing(
         self, source_type: str, param: str, values: Iterable[str]
@@ -255,7 +242,8 @@ class Store:
                 )
                 .distinct()
             )
-            for item in self._current_of(source_type, matching):
+            in_index = schema.current.c.res_id.in_(matching.scalar_subquery())
+            for item in self._current_where(source_type, in_index):
                 found[item.id] = item
         return [found[key] for key in sorted(found)]
 
@@ -266,20 +254,20 @@ class Store:
         found: list[StoredResource] = []
         for start in range(0, len(wanted), _IN_BATCH):
             chunk = wanted[start : start + _IN_BATCH]
-            found += self._current_of(
-                resource_type, select(c.c.res_id).where(
-                    c.c.res_type == resource_type, c.c.res_id.in_(chunk)
-                )
-            )  # fmt: skip
+            found += self._current_where(resource_type, c.c.res_id.in_(chunk))
         return found
 
-    def _current_of(self, resource_type: str, ids: Any) -> list[StoredResource]:
+    def _current_where(
+        self, resource_type: str, condition: Any, *, limit: int | None = None
+    ) -> list[StoredResource]:
+        """Current resources of a type that meet ``condition``, by id."""
         c = schema.current
         statement = (
             select(c.c.res_id, c.c.version_id, c.c.last_updated, schema.versions.c.body)
             .select_from(schema.current_versions)
-            .where(c.c.res_type == resource_type, c.c.res_id.in_(ids.scalar_subquery()))
+            .where(c.c.res_type == resource_type, condition)
             .order_by(c.c.res_id)
+            .limit(limit)
         )
         with _operational(self._driver_errors), self.engine.connect() as connection:
             rows = connection.execute(statement).all()
