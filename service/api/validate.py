@@ -15,7 +15,7 @@ from flask import Response, request
 from service.formats.xml import XmlError, XmlSyntaxError, from_xml
 from service.search.params import CANONICAL_TYPES
 from service.storage import get_store
-from service.store import Store
+from service.store import Store, resolve_canonicals
 from service.validation import Issue, validate
 
 from .errors import FhirError, operation_outcome
@@ -36,11 +36,8 @@ class StoreReferences:
         return self.store.exists(resource_type, resource_id)
 
     def canonical_exists(self, url: str, version: str | None) -> bool:
-        for resource_type in CANONICAL_TYPES:
-            for candidate in self.store.referencing(resource_type, "url", [url]):
-                if version is None or json.loads(candidate.body).get("version") == version:
-                    return True
-        return False
+        canonical = url if version is None else f"{url}|{version}"
+        return bool(resolve_canonicals(self.store, CANONICAL_TYPES, {canonical}))
 
 
 class _NotAResource(str):

@@ -4,7 +4,7 @@ Knows FHIR search (``service.search``) but neither the web layer nor the mapping
 """
 
 from .engine import make_engine
-from .includes import MAX_INCLUDED, Included
+from .includes import MAX_INCLUDED, Included, resolve_canonicals
 from .includes import resolve as resolve_includes
 from .store import Page, Store, StoredResource, StoreUnavailable, WriteOutcome
 
@@ -17,5 +17,6 @@ __all__ = [
     "StoredResource",
     "WriteOutcome",
     "make_engine",
+    "resolve_canonicals",
     "resolve_includes",
 ]

@@ -70,7 +70,7 @@ def _follow(
     if not values:
         return []
     if include.param.canonical:
-        return _by_canonical(store, include.targets(), values)
+        return resolve_canonicals(store, include.targets(), values)
     found: list[StoredResource] = []
     for target in include.targets():
         prefix = f"{target}/"
@@ -80,9 +80,11 @@ def _follow(
     return found
 
 
-def _by_canonical(
+def resolve_canonicals(
     store: Store, targets: Sequence[str], canonicals: set[str]
 ) -> list[StoredResource]:
+    """The stored resources of ``targets`` types that canonicals (``url`` or
+    ``url|version``) name."""
     # The index holds both url and url|version for a versioned canonical; the versioned
     # form decides, so a pinned reference never pulls in other versions.
     versioned = {c for c in canonicals if "|" in c}
