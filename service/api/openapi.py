@@ -33,7 +33,7 @@ from . import imports
 from .capability import REVISED
 from .negotiation import DEFAULT_FHIR_VERSION, FHIR_VERSIONS, FORMATS
 from .registry import ROUTES, Operation, Route
-from .views import _HistorySchema, _ReadSchema
+from .views import HistorySchema, ReadSchema
 
 OPENAPI_VERSION = "3.1.0"
 _EXTENSION_KEY = "ped.openapi"
@@ -608,12 +608,12 @@ def _parameters(builder: _Builder, endpoint: _Endpoint, method: str) -> list[Any
     elif route.interaction in ("history-type", "history-instance"):
         params += _history_parameters(builder)
     elif route.interaction in ("read", "vread"):
-        params += builder.marshmallow_parameters(_ReadSchema)
+        params += builder.marshmallow_parameters(ReadSchema)
     return params
 
 
 def _history_parameters(builder: _Builder) -> list[dict[str, Any]]:
-    params = builder.marshmallow_parameters(_HistorySchema)
+    params = builder.marshmallow_parameters(HistorySchema)
     for p in params:
         if p["name"] == "_since":
             p["schema"] = {**p["schema"], "pattern": SINCE}

@@ -88,12 +88,14 @@ def version_headers(stored: StoredResource) -> dict[str, str]:
     }
 
 
-class _ReadSchema(Schema):
+class ReadSchema(Schema):
+    """The parameters of a read or vread (OpenAPI describes them from here)."""
+
     _summary = fields.String(validate=validate.OneOf(("true", "false", "text", "data")))
     _elements = fields.String()
 
 
-_READ_SCHEMA = _ReadSchema()
+_READ_SCHEMA = ReadSchema()
 
 
 def _subsetting() -> tuple[str | None, tuple[str, ...] | None]:
@@ -315,7 +317,9 @@ def _match_entries(base: str, page: Page, query: SearchQuery) -> list[bytes]:
 # --- history -----------------------------------------------------------------------------
 
 
-class _HistorySchema(Schema):
+class HistorySchema(Schema):
+    """The parameters of a history interaction (OpenAPI describes them from here)."""
+
     _count = fields.Integer(
         validate=validate.Range(min=0, max=MAX_COUNT), load_default=DEFAULT_COUNT
     )
@@ -323,7 +327,7 @@ class _HistorySchema(Schema):
     _since = fields.String(load_default=None)
 
 
-_HISTORY_SCHEMA = _HistorySchema()
+_HISTORY_SCHEMA = HistorySchema()
 
 
 def _history(resource_type: str, resource_id: str | None) -> Response:
