@@ -25,10 +25,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config is not None:
         app.config.from_mapping(test_config)
 
-    from . import api, cli, health, storage
+    from . import api, cli, education, health, infobutton, storage
 
     storage.init_app(app)
     api.init_app(app)
+    education.init_app(app)
+    infobutton.init_app(app)
     health.init_app(app)
     cli.init_app(app)
     return app

@@ -76,6 +76,7 @@ def build_activity_definition(
     ad: dict[str, Any] = {
         "resourceType": "ActivityDefinition",
         "id": activity.id,
+        "language": config.language,
         "url": config.url("ActivityDefinition", activity.id),
         "version": config.version,
         "name": pascal(activity.id),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 DEFAULT_BASE = "https://fhir.example.org/ped"
 
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$")
 
 
@@ -15,6 +16,8 @@ class MappingConfig:
     base: str = DEFAULT_BASE  # canonical base: {base}/{ResourceType}/{id}
     version: str = "1.0.0"  # business version of every artifact (SemVer)
     status: str = "active"
+    language: str = "en"  # BCP 47 tag of the pages' language: Resource.language, HTML lang
+
 
     def __post_init__(self) -> None:
         if not re.match(r"^https?://[^\s/]+(/\S*)?$", self.base) or self.base.endswith("/"):
@@ -23,6 +26,8 @@ class MappingConfig:
             )
         if not _SEMVER.match(self.version):
             raise ValueError(f"version must be SemVer (1.2.3): {self.version!r}")
+        if not _LANGUAGE.match(self.language):
+            raise ValueError(f"language must be a BCP 47 tag (en, en-CA): {self.language!r}")
         if self.status not in ("draft", "active", "retired"):
             raise ValueError(f"status must be draft, active or retired: {self.status!r}")
 

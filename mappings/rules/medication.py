@@ -36,6 +36,7 @@ def build_medication(drug: DrugEntry, config: MappingConfig) -> dict[str, Any]:
     return {
         "resourceType": "Medication",
         "id": drug.id,
+        "language": config.language,
         "text": h.narrative(),
         "extension": [
             {"url": ARTIFACT_URL, "valueUri": config.url("Medication", drug.id)},

@@ -239,6 +239,7 @@ def build_plan_definition(
         {
             "resourceType": "PlanDefinition",
             "id": id_,
+            "language": config.language,
             "extension": [e for e in extensions if e],
             "url": config.url("PlanDefinition", id_),
             "version": config.version,
