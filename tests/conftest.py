@@ -12,6 +12,9 @@ import pytest
 
 from mappings.pipeline import MappedPage, map_page
 
+# The loaded store, the app over it and a live gunicorn, for every test folder.
+pytest_plugins = ["tests.support.servers"]
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 PAGES = sorted((FIXTURES / "pages").glob("*.txt"))

@@ -1,0 +1,127 @@
+"""Servers for tests: an app over a store loaded with fixtures/, and a live gunicorn.
+
+A pytest plugin (``tests/conftest.py`` loads it), so every test folder shares one loaded
+store and one live server per session.
+
+The loaded store is built once per session through the real ``load`` command; tests that
+write get a fresh copy of it, so no test sees another's writes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from service import create_app
+from tests.conftest import FIXTURES, ROOT
+
+TOKEN = "test-token-0123456789"  # noqa: S105 (a test credential)
+BIN = Path(sys.executable).parent
+
+
+def make_app(database: Path, **config: Any) -> Flask:
+    return create_app({"DATABASE_URL": f"sqlite:///{database}", "API_TOKEN": TOKEN, **config})
+
+
+@pytest.fixture(scope="session")
+def loaded_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file holding fixtures/, loaded by ``flask load``; never written by tests."""
+    database = tmp_path_factory.mktemp("store") / "loaded.sqlite3"
+    app = make_app(database)
+    result = app.test_cli_runner().invoke(args=["load", str(FIXTURES)])
+    assert result.exit_code == 0, result.output
+    app.extensions["ped.store"].engine.dispose()
+    return database
+
+
+@pytest.fixture(scope="session")
+def app(loaded_database: Path) -> Flask:
+    """The app over the loaded store. Read-only use: writing tests take ``writable_app``."""
+    return make_app(loaded_database)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def writable_app(loaded_database: Path, tmp_path: Path) -> Flask:
+    """An app over a private copy of the loaded store."""
+    copy = tmp_path / "store.sqlite3"
+    shutil.copyfile(loaded_database, copy)
+    return make_app(copy)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 (loopback, http)
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"gunicorn did not answer {url} within {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def live_server(live_site: str) -> str:
+    """The live server's FHIR base URL (``http://127.0.0.1:PORT/fhir``)."""
+    return f"{live_site}/fhir"
+
+
+@pytest.fixture(scope="session")
+def live_site(loaded_database: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """gunicorn with the project's settings on a free loopback port, over a copy of the
+    loaded store. Yields the site root (``http://127.0.0.1:PORT``)."""
+    copy = tmp_path_factory.mktemp("live") / "store.sqlite3"
+    shutil.copyfile(loaded_database, copy)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "FLASK_DATABASE_URL": f"sqlite:///{copy}",
+        "FLASK_API_TOKEN": TOKEN,
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+    }
+    process = subprocess.Popen(
+        [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/healthz", process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
