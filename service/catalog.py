@@ -111,16 +111,30 @@ def activities_giving(store: Store, medication: Entry) -> list[Entry]:
 
 def phases_using(store: Store, activities: Iterable[Entry]) -> list[Entry]:
     """Phases with an action that names one of the activities, by url or url|version."""
-    canonicals: set[str] = set()
-    for activity in activities:
-        url, version = activity.resource.get("url"), activity.resource.get("version")
-        if isinstance(url, str):
-            canonicals.add(url)
-            if isinstance(version, str):
-                canonicals.add(f"{url}|{version}")
+    canonicals = set().union(*(_canonicals(a) for a in activities))
     if not canonicals:
         return []
     return [_entry(s) for s in store.referencing("PlanDefinition", "definition", canonicals)]
+
+
+def uses_of(store: Store, medication: Entry) -> list[tuple[Entry, list[Entry]]]:
+    """Each phase that gives the drug, by title, with the activities of it that do."""
+    activities = activities_giving(store, medication)
+    uses = []
+    for phase in sorted(
+        phases_using(store, activities), key=lambda p: str(p.resource.get("title"))
+    ):
+        named = set(definition_canonicals(phase.resource.get("action", [])))
+        uses.append((phase, [a for a in activities if named & _canonicals(a)]))
+    return uses
+
+
+def _canonicals(entry: Entry) -> set[str]:
+    """The ways an action can name a definition: ``url`` and ``url|version``."""
+    url, version = entry.resource.get("url"), entry.resource.get("version")
+    if not isinstance(url, str):
+        return set()
+    return {url, f"{url}|{version}"} if isinstance(version, str) else {url}
 
 
 def definition_canonicals(actions: Iterable[Mapping[str, Any]]) -> Iterator[str]:
@@ -138,10 +152,8 @@ def contents(store: Store, phase: Resource) -> PhaseContents:
     activities: dict[str, Entry] = {}
     for stored in resolve_canonicals(store, ("ActivityDefinition",), wanted):
         entry = _entry(stored)
-        url, version = entry.resource.get("url"), entry.resource.get("version")
-        for canonical in (f"{url}|{version}", url):
-            if canonical in wanted:
-                activities[canonical] = entry
+        for canonical in _canonicals(entry) & wanted:
+            activities[canonical] = entry
     medication_ids = {
         reference.removeprefix("Medication/")
         for entry in activities.values()

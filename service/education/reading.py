@@ -1,0 +1,474 @@
+"""The reading model: a phase or a drug as a patient reads it, built from stored FHIR only.
+
+A PlanDefinition's top action is the phase (goal, duration, priority); its children are the
+page's sections; inside a section, a titled group is a lead-in sentence with a list, and an
+untitled group is an option whose own options follow with a phrase saying how they are
+chosen. A leaf names its ActivityDefinition, and through it the Medication, so a drug links
+to its own page and shows the schedule and brand words the page gave it.
+
+The page's words come from the resources as written: ``title``, ``textEquivalent``,
+``description`` (Markdown), ``documentation.display``, citations, reviewer names, the
+disclaimer and the copyright. Nothing is taken from the source page.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+from service.catalog import Entry, PhaseContents
+
+from . import wording
+
+ARTIFACT_URL = "http://hl7.org/fhir/StructureDefinition/artifact-url"
+COPYRIGHT_LABEL = "http://hl7.org/fhir/StructureDefinition/artifact-copyrightLabel"
+DISCLAIMER = "https://fhir.example.org/ped/StructureDefinition/content-disclaimer"
+
+# CommonMark with raw HTML off: content Markdown can format, never inject markup.
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).disable("image")
+
+
+def markdown(text: str | None) -> Markup | None:
+    return Markup(_MARKDOWN.render(text)) if text else None  # noqa: S704 (escaped by markdown-it)
+
+
+def education_path(resource_type: str, resource_id: str) -> str:
+    return f"/education/{resource_type}/{resource_id}"
+
+
+@dataclass(frozen=True)
+class Span:
+    """A run of an item's text; ``href`` set where it names a drug with its own page."""
+
+    text: str
+    href: str | None = None
+
+
+@dataclass(frozen=True)
+class Note:
+    label: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Item:
+    spans: tuple[Span, ...]
+    details: tuple[str, ...] = ()
+    """Schedule, route and brand words of the activity that the item's text leaves out."""
+    notes: tuple[Note, ...] = ()
+    choice: str | None = None
+    options: tuple[Item, ...] = ()
+    more: tuple[Markup, ...] = ()
+
+
+@dataclass(frozen=True)
+class Block:
+    """A lead-in sentence (a group's title) and its list, or a list on its own."""
+
+    lead: str | None
+    items: tuple[Item, ...]
+    notes: tuple[Note, ...] = ()
+
+
+@dataclass(frozen=True)
+class Section:
+    anchor: str
+    title: str
+    body: Markup | None
+    notes: tuple[Note, ...]
+    blocks: tuple[Block, ...]
+    more: tuple[Markup, ...]
+
+
+@dataclass(frozen=True)
+class Citation:
+    label: str | None
+    text: str
+    url: str | None
+
+
+@dataclass(frozen=True)
+class Fact:
+    label: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Source:
+    """Who stands behind the content: publisher, contact points, copyright."""
+
+    publisher: str | None
+    contacts: tuple[str, ...]
+    copyright: str | None
+
+
+@dataclass(frozen=True)
+class PhasePage:
+    id: str
+    lang: str
+    title: str
+    subtitle: str | None
+    disease: str | None
+    facts: tuple[Fact, ...]
+    intro: Markup | None
+    sections: tuple[Section, ...]
+    reviewers: tuple[str, ...]
+    last_reviewed: str | None
+    citations: tuple[Citation, ...]
+    disclaimer: Markup | None
+    source: Source
+    fhir_path: str
+    version: str | None
+    last_updated: str
+    drugs: tuple[tuple[str, str], ...] = field(default=())
+    """(name, href) of every drug the phase links to, in reading order."""
+
+
+@dataclass(frozen=True)
+class Use:
+    """Where a drug appears: a phase, and the activities of it that give the drug."""
+
+    phase_title: str
+    phase_href: str
+    activities: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Code:
+    system: str
+    code: str
+    display: str | None
+
+
+@dataclass(frozen=True)
+class MedicationPage:
+    id: str
+    lang: str
+    title: str
+    codes: tuple[Code, ...]
+    uses: tuple[Use, ...]
+    fhir_path: str
+    last_updated: str
+
+
+@dataclass(frozen=True)
+class IndexGroup:
+    disease: str
+    phases: tuple[tuple[str, str | None, str], ...]
+    """(title, subtitle, href) of each phase."""
+
+
+@dataclass(frozen=True)
+class IndexPage:
+    lang: str
+    groups: tuple[IndexGroup, ...]
+    drugs: tuple[tuple[str, str], ...]
+
+
+SYSTEM_NAMES = {
+    "http://www.nlm.nih.gov/research/umls/rxnorm": "RxNorm",
+    "http://www.whocc.no/atc": "ATC",
+    "http://snomed.info/sct": "SNOMED CT",
+    "http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM",
+    "http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl": "NCI Thesaurus",
+}
+
+
+def language(resource: Mapping[str, Any]) -> str:
+    """``Resource.language``; "und" (undetermined, BCP 47) when the resource has none."""
+    value = resource.get("language")
+    return value if isinstance(value, str) and value else "und"
+
+
+def disease(plan: Mapping[str, Any]) -> str | None:
+    """The condition a phase is about: its ``useContext`` focus, as text."""
+    for context in plan.get("useContext", []):
+        if context.get("code", {}).get("code") == "focus":
+            concept = context.get("valueCodeableConcept", {})
+            text = concept.get("text") or next(
+                (c.get("display") for c in concept.get("coding", []) if c.get("display")), None
+            )
+            if isinstance(text, str):
+                return text
+    return None
+
+
+def _extension(resource: Mapping[str, Any], url: str) -> Any:
+    for extension in resource.get("extension", []):
+        if extension.get("url") == url:
+            return next((v for k, v in extension.items() if k.startswith("value")), None)
+    return None
+
+
+def _documentation(action: Mapping[str, Any]) -> tuple[Markup, ...]:
+    """ "Find out more" pointers: a link only where the content gives a URL."""
+    found = []
+    for artifact in action.get("documentation", []):
+        text = artifact.get("display") or artifact.get("label") or artifact.get("citation")
+        url = artifact.get("url") or artifact.get("document", {}).get("url")
+        if text and url:
+            found.append(Markup('<a href="{}">{}</a>').format(url, text))
+        elif text:
+            found.append(Markup("{}").format(text))
+    return tuple(found)
+
+
+def _conditions(action: Mapping[str, Any]) -> list[Note]:
+    notes = []
+    for condition in action.get("condition", []):
+        expression = condition.get("expression", {})
+        text = expression.get("description") or expression.get("expression")
+        kind = str(condition.get("kind"))
+        if text and kind in wording.CONDITION_LABEL:
+            notes.append(Note(wording.CONDITION_LABEL[kind], wording.condition_text(kind, text)))
+    return notes
+
+
+class _PhaseReader:
+    def __init__(self, plan: Mapping[str, Any], contents: PhaseContents) -> None:
+        self.plan = plan
+        self.contents = contents
+        self.by_id = {a["id"]: a for a in _all_actions(plan.get("action", [])) if "id" in a}
+        self.drugs: dict[str, str] = {}
+
+    # --- drugs --------------------------------------------------------------------------
+
+    def _medication(self, action: Mapping[str, Any]) -> tuple[Entry | None, Entry | None]:
+        activity = self.contents.activity(action.get("definitionCanonical"))
+        return activity, self.contents.medication_of(activity)
+
+    def label(self, action: Mapping[str, Any]) -> str:
+        """How another action is named when one refers to it: its activity's title."""
+        activity, _ = self._medication(action)
+        if activity is not None and activity.resource.get("title"):
+            return str(activity.resource["title"])
+        return str(action.get("title") or action.get("textEquivalent") or action.get("id"))
+
+    def spans(self, text: str, medication: Entry | None) -> tuple[Span, ...]:
+        if medication is None:
+            return (Span(text),)
+        href = education_path("Medication", medication.id)
+        name = str(medication.resource.get("code", {}).get("text") or medication.id)
+        self.drugs.setdefault(name, href)
+        generic = name.split(" (")[0]
+        lowered = text.lower()
+        for candidate in (name, generic):
+            at = lowered.find(candidate.lower())
+            if at >= 0:
+                end = at + len(candidate)
+                parts = (Span(text[:at]), Span(text[at:end], href), Span(text[end:]))
+                return tuple(p for p in parts if p.text)
+        return (Span(text), Span(name, href))
+
+    @staticmethod
+    def details(text: str, activity: Entry | None, medication: Entry | None) -> tuple[str, ...]:
+        if activity is None:
+            return ()
+        lowered, found = text.lower(), []
+        title = str(activity.resource.get("title") or "")
+        if title.lower().startswith(lowered + ", "):
+            found.append(title[len(text) + 2 :])
+        said = set(_words(text))
+        for dosage in activity.resource.get("dosage", []):
+            words = dosage.get("text")
+            if isinstance(words, str) and not set(_words(words)) <= said:
+                found.append(words)
+        if medication is not None:
+            name = str(medication.resource.get("code", {}).get("text") or "")
+            brand = name.partition(" (")[2].removesuffix(")")
+            if brand and brand.lower() not in lowered:
+                found.append(brand)
+        unique: list[str] = []
+        for words in found:
+            if not any(words.lower() in u.lower() for u in unique):
+                unique.append(words)
+        return tuple(unique)
+
+    # --- structure ----------------------------------------------------------------------
+
+    def notes(self, action: Mapping[str, Any]) -> tuple[Note, ...]:
+        notes = _conditions(action)
+        for related in action.get("relatedAction", []):
+            words = wording.relationship(related.get("relationship"))
+            target = self.by_id.get(related.get("actionId"))
+            if words and target is not None:
+                notes.append(Note("Order", f"{words} {self.label(target)}"))
+        return tuple(notes)
+
+    def item(self, action: Mapping[str, Any]) -> Item:
+        text = str(action.get("textEquivalent") or action.get("title") or "")
+        activity, medication = self._medication(action)
+        children = action.get("action", [])
+        return Item(
+            spans=self.spans(text, medication),
+            details=self.details(text, activity, medication),
+            notes=self.notes(action),
+            choice=wording.choice_phrase(action) if children else None,
+            options=tuple(self.item(child) for child in children),
+            more=_documentation(action),
+        )
+
+    def blocks(self, actions: Iterable[Mapping[str, Any]]) -> tuple[Block, ...]:
+        blocks: list[Block] = []
+        loose: list[Item] = []
+        for action in actions:
+            if action.get("title") and action.get("action"):
+                if loose:
+                    blocks.append(Block(None, tuple(loose)))
+                    loose = []
+                items = tuple(self.item(child) for child in action["action"])
+                blocks.append(Block(str(action["title"]), items, self.notes(action)))
+            else:
+                loose.append(self.item(action))
+        if loose:
+            blocks.append(Block(None, tuple(loose)))
+        return tuple(blocks)
+
+    def section(self, action: Mapping[str, Any]) -> Section:
+        return Section(
+            anchor=str(action.get("id") or ""),
+            title=str(action.get("title") or action.get("textEquivalent") or ""),
+            body=markdown(action.get("description")),
+            notes=tuple(_conditions(action)),
+            blocks=self.blocks(action.get("action", [])),
+            more=_documentation(action),
+        )
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[\w+-]+", text.lower())
+
+
+def _all_actions(actions: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
+    for action in actions:
+        yield action
+        yield from _all_actions(action.get("action", []))
+
+
+def _is_section(action: Mapping[str, Any]) -> bool:
+    return action.get("groupingBehavior") == "visual-group"
+
+
+def _phase_and_sections(
+    plan: Mapping[str, Any],
+) -> tuple[Mapping[str, Any] | None, list[Mapping[str, Any]]]:
+    """A single top action grouping the sections is the phase itself; otherwise the top
+    actions are the sections."""
+    top = plan.get("action", [])
+    if len(top) == 1 and top[0].get("action") and all(_is_section(a) for a in top[0]["action"]):
+        return top[0], list(top[0]["action"])
+    return None, list(top)
+
+
+def _facts(plan: Mapping[str, Any], phase: Mapping[str, Any] | None) -> tuple[Fact, ...]:
+    facts = [
+        Fact("Goal", text)
+        for goal in plan.get("goal", [])
+        if (text := goal.get("description", {}).get("text"))
+    ]
+    if phase is not None:
+        if length := wording.duration(phase.get("timingTiming")):
+            facts.append(Fact("How long", length))
+        if priority := phase.get("priority"):
+            facts.append(Fact("Priority", str(priority)))
+    return tuple(facts)
+
+
+def _source(resource: Mapping[str, Any]) -> Source:
+    contacts = tuple(
+        str(telecom["value"])
+        for contact in resource.get("contact", [])
+        for telecom in contact.get("telecom", [])
+        if telecom.get("value")
+    )
+    label = _extension(resource, COPYRIGHT_LABEL)
+    return Source(resource.get("publisher"), contacts, label or resource.get("copyright"))
+
+
+def phase_page(entry: Entry, contents: PhaseContents) -> PhasePage:
+    plan = entry.resource
+    reader = _PhaseReader(plan, contents)
+    phase, sections = _phase_and_sections(plan)
+    built = tuple(reader.section(s) for s in sections)
+    return PhasePage(
+        id=entry.id,
+        lang=language(plan),
+        title=str(plan.get("title") or plan.get("name") or entry.id),
+        subtitle=plan.get("subtitle"),
+        disease=disease(plan),
+        facts=_facts(plan, phase),
+        intro=markdown(plan.get("description")),
+        sections=built,
+        reviewers=tuple(r["name"] for r in plan.get("reviewer", []) if r.get("name")),
+        last_reviewed=plan.get("lastReviewDate"),
+        citations=tuple(
+            Citation(a.get("label"), a["citation"], a.get("url"))
+            for a in plan.get("relatedArtifact", [])
+            if a.get("type") == "citation" and a.get("citation")
+        ),
+        disclaimer=markdown(_extension(plan, DISCLAIMER)),
+        source=_source(plan),
+        fhir_path=f"/fhir/PlanDefinition/{entry.id}",
+        version=plan.get("version"),
+        last_updated=entry.last_updated,
+        drugs=tuple(reader.drugs.items()),
+    )
+
+
+def medication_page(entry: Entry, uses: Iterable[tuple[Entry, Iterable[Entry]]]) -> MedicationPage:
+    """A drug's page: its names and codes, and each phase that uses it, with the
+    activities (schedule, route, dose words) it appears in."""
+    medication = entry.resource
+    concept = medication.get("code", {})
+    return MedicationPage(
+        id=entry.id,
+        lang=language(medication),
+        title=str(concept.get("text") or entry.id),
+        codes=tuple(
+            Code(
+                SYSTEM_NAMES.get(c.get("system", ""), c.get("system", "")),
+                c["code"],
+                c.get("display"),
+            )
+            for c in concept.get("coding", [])
+            if c.get("code")
+        ),
+        uses=tuple(
+            Use(
+                str(phase.resource.get("title") or phase.id),
+                education_path("PlanDefinition", phase.id),
+                tuple(str(a.resource.get("title") or a.id) for a in activities),
+            )
+            for phase, activities in uses
+        ),
+        fhir_path=f"/fhir/Medication/{entry.id}",
+        last_updated=entry.last_updated,
+    )
+
+
+def index_page(phases: Iterable[Entry], medications: Iterable[Entry], lang: str) -> IndexPage:
+    groups: dict[str, list[tuple[str, str | None, str]]] = {}
+    for phase in phases:
+        plan = phase.resource
+        key = disease(plan) or "Other"
+        title = str(plan.get("title") or phase.id)
+        groups.setdefault(key, []).append(
+            (title, plan.get("subtitle"), education_path("PlanDefinition", phase.id))
+        )
+    drugs = sorted(
+        (str(m.resource.get("code", {}).get("text") or m.id), education_path("Medication", m.id))
+        for m in medications
+    )
+    return IndexPage(
+        lang=lang,
+        groups=tuple(
+            IndexGroup(name[:1].upper() + name[1:], tuple(sorted(items)))
+            for name, items in sorted(groups.items(), key=lambda kv: kv[0].lower())
+        ),
+        drugs=tuple(drugs),
+    )

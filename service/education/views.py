@@ -1,0 +1,133 @@
+"""``/education/``: the reading view's routes, caching and errors, all in HTML.
+
+Pages are static documents: no script, no external asset, one inline stylesheet allowed by
+its hash in the Content-Security-Policy. Each page's ETag is derived from the versions of
+every resource it was built from, so a client revalidates cheaply and sees a change to any
+of them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterable
+from importlib.resources import files
+
+from flask import Blueprint, Response, current_app, render_template, request
+from werkzeug.exceptions import HTTPException, NotFound
+
+from service import catalog
+from service.catalog import Entry
+from service.storage import get_store
+from service.store import StoreUnavailable
+
+from . import reading
+
+CSS = (files(__package__) / "templates" / "reading.css").read_text(encoding="utf-8")
+_CSS_HASH = base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
+# What a page may load: its own inline stylesheet and nothing else.
+POLICY = (
+    f"default-src 'none'; style-src 'sha256-{_CSS_HASH}'; img-src 'self'; "
+    "base-uri 'none'; form-action 'none'"
+)
+_TEMPLATE_VERSION = hashlib.sha256(
+    b"".join((files(__package__) / "templates").joinpath(n).read_bytes() for n in
+             ("base.html", "_content.html", "phase.html", "medication.html", "index.html"))
+).hexdigest()[:12]  # fmt: skip
+"""Part of every ETag, so a deployment that changes the page layout invalidates caches."""
+
+CONTENT_LANGUAGE = "en"  # the language of the view's own words (headings, labels)
+
+bp = Blueprint("education", __name__, template_folder="templates", url_prefix="/education")
+
+
+def _page(template: str, lang: str, status: int = 200, **context: object) -> Response:
+    html = render_template(template, css=CSS, lang=lang, **context)
+    response = Response(html, status=status, content_type="text/html; charset=utf-8")
+    response.headers["Content-Security-Policy"] = POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Content-Language"] = lang
+    return response
+
+
+def _cached(response: Response, entries: Iterable[Entry]) -> Response:
+    """Weak ETag over the resources shown; 304 when the client already has this page."""
+    versions = sorted(f"{e.reference}/{e.version_id}" for e in entries)
+    digest = hashlib.sha256("\n".join([_TEMPLATE_VERSION, *versions]).encode()).hexdigest()
+    response.set_etag(digest[:32], weak=True)
+    response.cache_control.public = True
+    response.cache_control.max_age = int(current_app.config["CACHE_MAX_AGE"])
+    response.vary.add("Accept-Encoding")
+    response.make_conditional(request)
+    return response
+
+
+@bp.get("/")
+def index() -> Response:
+    store = get_store()
+    phases = list(catalog.every(store, "PlanDefinition"))
+    medications = list(catalog.every(store, "Medication"))
+    page = reading.index_page(phases, medications, CONTENT_LANGUAGE)
+    return _cached(_page("index.html", page.lang, page=page), [*phases, *medications])
+
+
+@bp.get("/PlanDefinition/<resource_id>")
+def phase(resource_id: str) -> Response:
+    store = get_store()
+    entry = catalog.read(store, "PlanDefinition", resource_id)
+    if entry is None:
+        raise NotFound(f"There is no treatment phase with the id {resource_id!r}.")
+    contents = catalog.contents(store, entry.resource)
+    page = reading.phase_page(entry, contents)
+    shown = [entry, *contents.activities.values(), *contents.medications.values()]
+    return _cached(_page("phase.html", page.lang, page=page), shown)
+
+
+@bp.get("/Medication/<resource_id>")
+def medication(resource_id: str) -> Response:
+    store = get_store()
+    entry = catalog.read(store, "Medication", resource_id)
+    if entry is None:
+        raise NotFound(f"There is no drug with the id {resource_id!r}.")
+    uses = catalog.uses_of(store, entry)
+    page = reading.medication_page(entry, uses)
+    shown = [entry, *(p for p, _ in uses), *(a for _, used in uses for a in used)]
+    return _cached(_page("medication.html", page.lang, page=page), shown)
+
+
+@bp.get("/<path:rest>")
+def unknown(rest: str) -> Response:
+    raise NotFound("There is no page at this address.")
+
+
+def _error(error: HTTPException) -> Response:
+    status = error.code or 500
+    response = _page(
+        "error.html",
+        CONTENT_LANGUAGE,
+        status=status,
+        title=error.name,
+        message=error.description or error.name,
+    )
+    for name, value in error.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
+
+
+def _unavailable(error: StoreUnavailable) -> Response:
+    current_app.logger.warning("store unavailable: %s", error)
+    response = _page(
+        "error.html",
+        CONTENT_LANGUAGE,
+        status=503,
+        title="Temporarily unavailable",
+        message="The content cannot be read right now. Please try again shortly.",
+    )
+    response.headers["Retry-After"] = "5"
+    return response
+
+
+bp.register_error_handler(HTTPException, _error)
+bp.register_error_handler(StoreUnavailable, _unavailable)
