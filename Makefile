@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
 
-.PHONY: test serve lint check-types check-imports pytest bench bench-serve goldens clean
+.PHONY: test serve lint check-types check-imports pytest chromium bench bench-serve goldens clean
 
 # The venv is rebuilt whenever the pinned dependencies change.
 $(BIN)/.installed: pyproject.toml constraints.txt
@@ -12,7 +12,8 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
-# The independent R4 validator (npm `fhir`, pinned in validators/package-lock.json).
+# The independent R4 validator (npm `fhir`) and axe-core for the browser tests, pinned in
+# validators/package-lock.json.
 validators/node_modules/.installed: validators/package.json validators/package-lock.json
 	npm ci --prefix validators --no-audit --no-fund --loglevel=error
 	touch $@
@@ -27,7 +28,13 @@ check-types: $(BIN)/.installed
 check-imports: $(BIN)/.installed
 	$(BIN)/lint-imports
 
-pytest: $(BIN)/.installed validators/node_modules/.installed
+# Debian's chromium and chromium-driver for the real-browser tests (tests/browser), installed
+# through apt when missing. Playwright drives /usr/bin/chromium; it never downloads a browser.
+chromium:
+	test -x /usr/bin/chromium && test -x /usr/bin/chromedriver || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
+
+pytest: $(BIN)/.installed validators/node_modules/.installed chromium
 	$(BIN)/pytest
 
 test: lint check-types check-imports pytest
@@ -52,4 +59,4 @@ bench-serve: $(BIN)/.installed
 	$(BIN)/python -m bench.serve
 
 clean:
-	rm -rf $(VENV) validators/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) validators/node_modules .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -33,8 +33,22 @@ DISCLAIMER = "https://fhir.example.org/ped/StructureDefinition/content-disclaime
 _MARKDOWN = MarkdownIt("commonmark", {"html": False}).disable("image")
 
 
-def markdown(text: str | None) -> Markup | None:
-    return Markup(_MARKDOWN.render(text)) if text else None  # noqa: S704 (escaped by markdown-it)
+def markdown(text: str | None, heading: int) -> Markup | None:
+    """Content Markdown as HTML. Its headings, whatever their level, become ``h{heading}``:
+    the level below the page element holding them, so the outline never skips or jumps."""
+    if not text:
+        return None
+    tokens = _MARKDOWN.parse(text)
+    for token in tokens:
+        if token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{heading}"
+    html = _MARKDOWN.renderer.render(tokens, _MARKDOWN.options, {})
+    return Markup(html)  # noqa: S704 (markdown-it escapes text; raw HTML is off)
+
+
+def _fhir_path(resource_type: str, resource_id: str) -> str:
+    # JSON explicitly: a browser's Accept prefers XML, which it would download, not show.
+    return f"/fhir/{resource_type}/{resource_id}?_format=json"
 
 
 def education_path(resource_type: str, resource_id: str) -> str:
@@ -87,9 +101,21 @@ class Section:
 
 @dataclass(frozen=True)
 class Citation:
+    """A reference; its URL is a link where the citation text writes it, else after it."""
+
     label: str | None
-    text: str
-    url: str | None
+    spans: tuple[Span, ...]
+
+
+def citation(artifact: Mapping[str, Any]) -> Citation:
+    text, url = str(artifact["citation"]), artifact.get("url")
+    if not isinstance(url, str):
+        return Citation(artifact.get("label"), (Span(text),))
+    before, found, after = text.partition(url)
+    if not found:
+        return Citation(artifact.get("label"), (Span(text + " "), Span(url, url)))
+    spans = (Span(before), Span(url, url), Span(after))
+    return Citation(artifact.get("label"), tuple(s for s in spans if s.text))
 
 
 @dataclass(frozen=True)
@@ -333,7 +359,7 @@ class _PhaseReader:
         return Section(
             anchor=str(action.get("id") or ""),
             title=str(action.get("title") or action.get("textEquivalent") or ""),
-            body=markdown(action.get("description")),
+            body=markdown(action.get("description"), heading=3),
             notes=tuple(_conditions(action)),
             blocks=self.blocks(action.get("action", [])),
             more=_documentation(action),
@@ -402,18 +428,18 @@ def phase_page(entry: Entry, contents: PhaseContents) -> PhasePage:
         subtitle=plan.get("subtitle"),
         disease=disease(plan),
         facts=_facts(plan, phase),
-        intro=markdown(plan.get("description")),
+        intro=markdown(plan.get("description"), heading=2),
         sections=built,
         reviewers=tuple(r["name"] for r in plan.get("reviewer", []) if r.get("name")),
         last_reviewed=plan.get("lastReviewDate"),
         citations=tuple(
-            Citation(a.get("label"), a["citation"], a.get("url"))
+            citation(a)
             for a in plan.get("relatedArtifact", [])
             if a.get("type") == "citation" and a.get("citation")
         ),
-        disclaimer=markdown(_extension(plan, DISCLAIMER)),
+        disclaimer=markdown(_extension(plan, DISCLAIMER), heading=3),
         source=_source(plan),
-        fhir_path=f"/fhir/PlanDefinition/{entry.id}",
+        fhir_path=_fhir_path("PlanDefinition", entry.id),
         version=plan.get("version"),
         last_updated=entry.last_updated,
         drugs=tuple(reader.drugs.items()),
@@ -446,7 +472,7 @@ def medication_page(entry: Entry, uses: Iterable[tuple[Entry, Iterable[Entry]]])
             )
             for phase, activities in uses
         ),
-        fhir_path=f"/fhir/Medication/{entry.id}",
+        fhir_path=_fhir_path("Medication", entry.id),
         last_updated=entry.last_updated,
     )
 

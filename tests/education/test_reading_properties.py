@@ -3,6 +3,7 @@ our own mapping produces (a single phase action, titles everywhere, known codes)
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import lxml.html
@@ -14,7 +15,13 @@ from markupsafe import Markup
 from service.catalog import Entry, PhaseContents
 from service.education import reading
 
-_text = st.text(min_size=0, max_size=12)
+# Short text, often Markdown-significant (headings, emphasis, links, raw HTML).
+_text = st.one_of(
+    st.text(min_size=0, max_size=12),
+    st.sampled_from(
+        ["# Title", "### Deep\n\ntext", "Setext\n===", "<h1>x</h1>", "[a](javascript:x)"]
+    ),
+)
 _codes = st.sampled_from(["any", "all", "exactly-one", "one-or-more", "all-or-none", "bogus"])
 
 
@@ -92,6 +99,8 @@ def test_any_plan_renders(app: Flask, plan: dict[str, Any]) -> None:
     with app.test_request_context("/education/PlanDefinition/p"):
         html = render_template("phase.html", page=page, css=Markup(""), lang=page.lang)
     document = lxml.html.fromstring(html)
-    assert len(document.xpath("//h1")) == 1
+    levels = [int(h.tag[1]) for h in document.xpath("//h1|//h2|//h3|//h4|//h5|//h6")]
+    assert levels.count(1) == 1 and levels[0] == 1
+    assert all(b - a <= 1 for a, b in itertools.pairwise(levels)), levels
     assert document.xpath("//script") == []
     assert document.get("lang") == plan.get("language", "und")
