@@ -19,6 +19,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         API_TOKEN=None,  # None: writes are refused
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
         CACHE_MAX_AGE=300,  # seconds a cache may serve a read or search before revalidating
+        SERVICE_NAME="Patient-education FHIR service",  # author of Infobutton feeds
     )
     # FLASK_CANONICAL_BASE, FLASK_ARTIFACT_VERSION, … from the environment.
     app.config.from_prefixed_env()

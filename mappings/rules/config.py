@@ -18,7 +18,6 @@ class MappingConfig:
     status: str = "active"
     language: str = "en"  # BCP 47 tag of the pages' language: Resource.language, HTML lang
 
-
     def __post_init__(self) -> None:
         if not re.match(r"^https?://[^\s/]+(/\S*)?$", self.base) or self.base.endswith("/"):
             raise ValueError(

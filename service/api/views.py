@@ -62,7 +62,12 @@ def negotiated() -> Negotiated:
     environ = request.environ
     found: Negotiated | None = environ.get("ped.negotiated")
     if found is None:
-        format_param = request.args.get("_format") if environ.get("QUERY_STRING") else None
+        try:
+            format_param = request.args.get("_format") if environ.get("QUERY_STRING") else None
+        except UnicodeDecodeError as error:
+            # Decoded before any view runs, so this is the one place an undecodable query
+            # string (not UTF-8) can surface; gunicorn refuses most of these first.
+            raise FhirError(400, "the query string is not valid UTF-8", "invalid") from error
         found = negotiate(format_param, environ.get("HTTP_ACCEPT"))
         environ["ped.negotiated"] = found
     return found

@@ -374,3 +374,10 @@ def test_generated_searches_are_not_server_errors(
     assert result["resourceType"] == (
         "Bundle" if response.status_code == 200 else "OperationOutcome"
     )
+
+
+@pytest.mark.parametrize("path", ["/fhir/metadata", "/fhir/PlanDefinition"])
+def test_an_undecodable_query_string_is_a_400(client: FlaskClient, path: str) -> None:
+    response = client.get(path, environ_overrides={"QUERY_STRING": "x=\x80"})
+    assert response.status_code == 400
+    assert response.get_json()["issue"][0]["diagnostics"] == "the query string is not valid UTF-8"
