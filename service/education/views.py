@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from importlib.resources import files
 
 from flask import Blueprint, Response, current_app, render_template, request
@@ -54,15 +54,18 @@ def _page(template: str, lang: str, status: int = 200, **context: object) -> Res
     return response
 
 
-def _cached(response: Response, entries: Iterable[Entry]) -> Response:
-    """Weak ETag over the resources shown; 304 when the client already has this page."""
+def _cached(entries: Iterable[Entry], render: Callable[[], Response]) -> Response:
+    """Weak ETag over the resources shown. A client that already has this page gets a 304
+    before anything is rendered."""
     versions = sorted(f"{e.reference}/{e.version_id}" for e in entries)
     digest = hashlib.sha256("\n".join([_TEMPLATE_VERSION, *versions]).encode()).hexdigest()
-    response.set_etag(digest[:32], weak=True)
+    etag = digest[:32]
+    fresh = request.if_none_match.contains_weak(etag)  # weak comparison (RFC 9110 13.1.2)
+    response = Response(status=304) if fresh else render()
+    response.set_etag(etag, weak=True)
     response.cache_control.public = True
     response.cache_control.max_age = int(current_app.config["CACHE_MAX_AGE"])
     response.vary.add("Accept-Encoding")
-    response.make_conditional(request)
     return response
 
 
@@ -72,7 +75,7 @@ def index() -> Response:
     phases = list(catalog.every(store, "PlanDefinition"))
     medications = list(catalog.every(store, "Medication"))
     page = reading.index_page(phases, medications, CONTENT_LANGUAGE)
-    return _cached(_page("index.html", page.lang, page=page), [*phases, *medications])
+    return _cached([*phases, *medications], lambda: _page("index.html", page.lang, page=page))
 
 
 @bp.get("/PlanDefinition/<resource_id>")
@@ -82,9 +85,13 @@ def phase(resource_id: str) -> Response:
     if entry is None:
         raise NotFound(f"There is no treatment phase with the id {resource_id!r}.")
     contents = catalog.contents(store, entry.resource)
-    page = reading.phase_page(entry, contents)
     shown = [entry, *contents.activities.values(), *contents.medications.values()]
-    return _cached(_page("phase.html", page.lang, page=page), shown)
+
+    def render() -> Response:
+        page = reading.phase_page(entry, contents)
+        return _page("phase.html", page.lang, page=page)
+
+    return _cached(shown, render)
 
 
 @bp.get("/Medication/<resource_id>")
@@ -94,9 +101,13 @@ def medication(resource_id: str) -> Response:
     if entry is None:
         raise NotFound(f"There is no drug with the id {resource_id!r}.")
     uses = catalog.uses_of(store, entry)
-    page = reading.medication_page(entry, uses)
     shown = [entry, *(p for p, _ in uses), *(a for _, used in uses for a in used)]
-    return _cached(_page("medication.html", page.lang, page=page), shown)
+
+    def render() -> Response:
+        page = reading.medication_page(entry, uses)
+        return _page("medication.html", page.lang, page=page)
+
+    return _cached(shown, render)
 
 
 @bp.get("/<path:rest>")
