@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from markdown_it import MarkdownIt
@@ -25,7 +25,6 @@ from service.catalog import Entry, PhaseContents
 
 from . import wording
 
-ARTIFACT_URL = "http://hl7.org/fhir/StructureDefinition/artifact-url"
 COPYRIGHT_LABEL = "http://hl7.org/fhir/StructureDefinition/artifact-copyrightLabel"
 DISCLAIMER = "https://fhir.example.org/ped/StructureDefinition/content-disclaimer"
 
@@ -151,8 +150,6 @@ class PhasePage:
     fhir_path: str
     version: str | None
     last_updated: str
-    drugs: tuple[tuple[str, str], ...] = field(default=())
-    """(name, href) of every drug the phase links to, in reading order."""
 
 
 @dataclass(frozen=True)
@@ -260,7 +257,6 @@ class _PhaseReader:
         self.plan = plan
         self.contents = contents
         self.by_id = {a["id"]: a for a in _all_actions(plan.get("action", [])) if "id" in a}
-        self.drugs: dict[str, str] = {}
 
     # --- drugs --------------------------------------------------------------------------
 
@@ -280,7 +276,6 @@ class _PhaseReader:
             return (Span(text),)
         href = education_path("Medication", medication.id)
         name = str(medication.resource.get("code", {}).get("text") or medication.id)
-        self.drugs.setdefault(name, href)
         generic = name.split(" (")[0]
         lowered = text.lower()
         for candidate in (name, generic):
@@ -442,7 +437,6 @@ def phase_page(entry: Entry, contents: PhaseContents) -> PhasePage:
         fhir_path=_fhir_path("PlanDefinition", entry.id),
         version=plan.get("version"),
         last_updated=entry.last_updated,
-        drugs=tuple(reader.drugs.items()),
     )
 
 
