@@ -21,12 +21,15 @@ from typing import Any
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from mappings.rules.config import MappingConfig
+from mappings.rules.vocabulary import (
+    COPYRIGHT_LABEL,
+    disclaimer_extension,
+    options_exhaustive_extension,
+)
 from service.catalog import Entry, PhaseContents
 
 from . import wording
-
-COPYRIGHT_LABEL = "http://hl7.org/fhir/StructureDefinition/artifact-copyrightLabel"
-DISCLAIMER = "https://fhir.example.org/ped/StructureDefinition/content-disclaimer"
 
 # CommonMark with raw HTML off: content Markdown can format, never inject markup.
 _MARKDOWN = MarkdownIt("commonmark", {"html": False}).disable("image")
@@ -253,9 +256,11 @@ def _conditions(action: Mapping[str, Any]) -> list[Note]:
 
 
 class _PhaseReader:
-    def __init__(self, plan: Mapping[str, Any], contents: PhaseContents) -> None:
+    def __init__(self, plan: Mapping[str, Any], contents: PhaseContents, config: MappingConfig):
         self.plan = plan
         self.contents = contents
+        # Our own extension, published under the deployment's canonical base.
+        self.exhaustive_url = options_exhaustive_extension(config)
         self.by_id = {a["id"]: a for a in _all_actions(plan.get("action", [])) if "id" in a}
 
     # --- drugs --------------------------------------------------------------------------
@@ -312,6 +317,10 @@ class _PhaseReader:
 
     # --- structure ----------------------------------------------------------------------
 
+    def exhaustive(self, action: Mapping[str, Any]) -> bool:
+        """False where the options are examples ("such as"): ``action-options-exhaustive``."""
+        return _extension(action, self.exhaustive_url) is not False
+
     def notes(self, action: Mapping[str, Any]) -> tuple[Note, ...]:
         notes = _conditions(action)
         for related in action.get("relatedAction", []):
@@ -329,7 +338,9 @@ class _PhaseReader:
             spans=self.spans(text, medication),
             details=self.details(text, activity, medication),
             notes=self.notes(action),
-            choice=wording.choice_phrase(action) if children else None,
+            choice=wording.choice_phrase(action.get("selectionBehavior"), self.exhaustive(action))
+            if children
+            else None,
             options=tuple(self.item(child) for child in children),
             more=_documentation(action),
         )
@@ -411,9 +422,10 @@ def _source(resource: Mapping[str, Any]) -> Source:
     return Source(resource.get("publisher"), contacts, label or resource.get("copyright"))
 
 
-def phase_page(entry: Entry, contents: PhaseContents) -> PhasePage:
+def phase_page(entry: Entry, contents: PhaseContents, config: MappingConfig) -> PhasePage:
+    """The page of a phase; ``config`` names the canonical base our extensions live under."""
     plan = entry.resource
-    reader = _PhaseReader(plan, contents)
+    reader = _PhaseReader(plan, contents, config)
     phase, sections = _phase_and_sections(plan)
     built = tuple(reader.section(s) for s in sections)
     return PhasePage(
@@ -432,7 +444,7 @@ def phase_page(entry: Entry, contents: PhaseContents) -> PhasePage:
             for a in plan.get("relatedArtifact", [])
             if a.get("type") == "citation" and a.get("citation")
         ),
-        disclaimer=markdown(_extension(plan, DISCLAIMER), heading=3),
+        disclaimer=markdown(_extension(plan, disclaimer_extension(config)), heading=3),
         source=_source(plan),
         fhir_path=_fhir_path("PlanDefinition", entry.id),
         version=plan.get("version"),

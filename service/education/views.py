@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 
 from service import catalog
 from service.catalog import Entry
+from service.loading import mapping_config
 from service.storage import get_store
 from service.store import StoreUnavailable
 
@@ -88,7 +89,7 @@ def phase(resource_id: str) -> Response:
     shown = [entry, *contents.activities.values(), *contents.medications.values()]
 
     def render() -> Response:
-        page = reading.phase_page(entry, contents)
+        page = reading.phase_page(entry, contents, mapping_config(current_app.config))
         return _page("phase.html", page.lang, page=page)
 
     return _cached(shown, render)

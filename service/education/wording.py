@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-TIMING_EXACT = "http://hl7.org/fhir/StructureDefinition/timing-exact"
-OPTIONS_EXHAUSTIVE = "https://fhir.example.org/ped/StructureDefinition/action-options-exhaustive"
+from mappings.rules.vocabulary import TIMING_EXACT
 
 # PlanDefinition.action.selectionBehavior (R4 action-selection-behavior), as a lead-in to
 # the options of a group that has no title of its own.
@@ -56,19 +55,13 @@ _UNITS = {
 }
 
 
-def is_exhaustive(action: Mapping[str, Any]) -> bool:
-    for extension in action.get("extension", []):
-        if extension.get("url") == OPTIONS_EXHAUSTIVE:
-            return extension.get("valueBoolean") is not False
-    return True
-
-
-def choice_phrase(action: Mapping[str, Any]) -> str | None:
-    """How the options of an untitled group read: "Your team will choose one of these:"."""
-    phrase = _CHOICE.get(str(action.get("selectionBehavior")))
+def choice_phrase(selection: object, exhaustive: bool = True) -> str | None:
+    """How the options of an untitled group read: "Your team will choose one of these:";
+    a group whose options are only examples says so."""
+    phrase = _CHOICE.get(str(selection))
     if phrase is None:
         return None
-    if not is_exhaustive(action):
+    if not exhaustive:
         phrase = phrase.removesuffix(":") + " (examples):"
     return phrase
 

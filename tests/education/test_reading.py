@@ -20,9 +20,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from mappings.pipeline import map_page
+from mappings.rules.config import MappingConfig
 from service.education import reading, wording
 from service.store import StoreUnavailable
-from tests.conftest import PAGE_IDS, golden_bundle, resources
+from tests.conftest import FIXTURES, PAGE_IDS, golden_bundle, resources
 
 from ..support.servers import make_app
 
@@ -152,7 +154,8 @@ def test_option_groups_read_by_how_their_options_are_chosen(client: FlaskClient)
     ]
     assert untitled
     for group in untitled:
-        phrase = wording.choice_phrase(group)
+        exhaustive = all(e.get("valueBoolean") is not False for e in group.get("extension", []))
+        phrase = wording.choice_phrase(group["selectionBehavior"], exhaustive)
         assert phrase is not None
         first_option = group["action"][0]["textEquivalent"]
         # The option's words, then (after any notes) how its options are chosen, then them.
@@ -321,11 +324,23 @@ def test_every_selection_behavior_has_a_phrase() -> None:
     # R4 action-selection-behavior: each code reads as a lead-in, a non-exhaustive group
     # says its options are examples.
     codes = ["any", "all", "all-or-none", "exactly-one", "at-most-one", "one-or-more"]
-    phrases = [wording.choice_phrase({"selectionBehavior": c}) for c in codes]
+    phrases = [wording.choice_phrase(c) for c in codes]
     assert all(phrases) and len(set(phrases)) == len(codes)
-    open_group = {
-        "selectionBehavior": "exactly-one",
-        "extension": [{"url": wording.OPTIONS_EXHAUSTIVE, "valueBoolean": False}],
-    }
-    assert "(examples)" in str(wording.choice_phrase(open_group))
-    assert re.search("choose one", str(wording.choice_phrase(open_group)))
+    open_group = wording.choice_phrase("exactly-one", exhaustive=False)
+    assert "(examples)" in str(open_group)
+    assert re.search("choose one", str(open_group))
+
+
+def test_our_extensions_are_read_under_the_configured_canonical_base(tmp_path: Any) -> None:
+    # Content mapped under another deployment's base keeps its disclaimer and its
+    # "such as" lists when the service is configured with that base.
+    base = "https://content.example.net/fhir"
+    bundle = map_page((FIXTURES / "pages" / "all-induction.txt").read_bytes(),
+                      MappingConfig(base=base)).bundle  # fmt: skip
+    app = make_app(tmp_path / "other.sqlite3", CANONICAL_BASE=base)
+    app.extensions["ped.store"].put([e["resource"] for e in bundle["entry"]])
+    text = _text(app.test_client().get("/education/PlanDefinition/all-induction").data)
+    plan = PHASES["all-induction"]
+    disclaimer = next(e["valueMarkdown"] for e in plan["extension"] if "valueMarkdown" in e)
+    assert _flat(disclaimer.split("\n\n")[0]) in text
+    assert "Your team will choose one of these (examples):" in text

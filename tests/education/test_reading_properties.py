@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markupsafe import Markup
 
+from mappings.rules.config import MappingConfig
 from service.catalog import Entry, PhaseContents
 from service.education import reading
 
@@ -95,7 +96,8 @@ _plans = st.fixed_dictionaries(
 @settings(max_examples=150, deadline=None)
 @given(plan=_plans)
 def test_any_plan_renders(app: Flask, plan: dict[str, Any]) -> None:
-    page = reading.phase_page(Entry(plan, 1, "2026-01-01T00:00:00Z"), PhaseContents())
+    entry = Entry(plan, 1, "2026-01-01T00:00:00Z")
+    page = reading.phase_page(entry, PhaseContents(), MappingConfig())
     with app.test_request_context("/education/PlanDefinition/p"):
         html = render_template("phase.html", page=page, css=Markup(""), lang=page.lang)
     document = lxml.html.fromstring(html)
