@@ -18,7 +18,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from mappings.rules.config import MappingConfig
@@ -28,24 +27,15 @@ from mappings.rules.vocabulary import (
     options_exhaustive_extension,
 )
 from service.catalog import Entry, PhaseContents
+from service.formats.markdown import to_html
 
 from . import wording
 
-# CommonMark with raw HTML off: content Markdown can format, never inject markup.
-_MARKDOWN = MarkdownIt("commonmark", {"html": False}).disable("image")
-
 
 def markdown(text: str | None, heading: int) -> Markup | None:
-    """Content Markdown as HTML. Its headings, whatever their level, become ``h{heading}``:
-    the level below the page element holding them, so the outline never skips or jumps."""
     if not text:
         return None
-    tokens = _MARKDOWN.parse(text)
-    for token in tokens:
-        if token.type in ("heading_open", "heading_close"):
-            token.tag = f"h{heading}"
-    html = _MARKDOWN.renderer.render(tokens, _MARKDOWN.options, {})
-    return Markup(html)  # noqa: S704 (markdown-it escapes text; raw HTML is off)
+    return Markup(to_html(text, heading))  # noqa: S704 (markdown-it escapes; raw HTML is off)
 
 
 def _fhir_path(resource_type: str, resource_id: str) -> str:

@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from markdown_it import MarkdownIt
-
+from mappings.rules.vocabulary import ARTIFACT_URL
 from service.catalog import Entry
+from service.formats.markdown import to_inline_html
 
 from . import language
 from .feed import Category, Feed, FeedEntry, Link, Person, Text
@@ -32,13 +32,8 @@ FEED_TITLE = "Patient education"
 WORDING_LANGUAGE = "en"
 """The language of the feed's own words (its title and subtitle)."""
 
-ARTIFACT_URL = "http://hl7.org/fhir/StructureDefinition/artifact-url"
 READING_TYPE = "text/html"
 FHIR_TYPE = "application/fhir+json"
-
-# CommonMark, inline only, raw HTML off: a summary may keep the content's emphasis and
-# links, never markup the content carries.
-_MARKDOWN = MarkdownIt("commonmark", {"html": False}).disable("image")
 
 
 def rfc3339(instant: datetime) -> str:
@@ -84,11 +79,6 @@ def _order(title: str, resource_id: str) -> tuple[str, str, str]:
     return (title.casefold(), title, resource_id)
 
 
-def _inline_markdown(markdown: str) -> str:
-    rendered: str = _MARKDOWN.renderInline(markdown.strip())
-    return rendered
-
-
 def _first_paragraph(markdown: str) -> str:
     return markdown.strip().replace("\r\n", "\n").split("\n\n", 1)[0]
 
@@ -98,10 +88,10 @@ def _phase_summary(phase: Entry) -> str:
     both Markdown rendered as inline HTML; the title when the resource has neither."""
     purpose = _string(phase.resource, "purpose")
     if purpose is not None:
-        return _inline_markdown(purpose)
+        return to_inline_html(purpose)
     description = _string(phase.resource, "description")
     if description is not None:
-        return _inline_markdown(_first_paragraph(description))
+        return to_inline_html(_first_paragraph(description))
     return html.escape(phase_title(phase))
 
 
