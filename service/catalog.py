@@ -37,6 +37,21 @@ class Entry:
     def reference(self) -> str:
         return f"{self.resource['resourceType']}/{self.resource['id']}"
 
+    @property
+    def title(self) -> str:
+        """How the resource is named to people: a definition's ``title`` (else its
+        ``name``), a Medication's ``code.text`` (else a coding's display), else the id."""
+        resource = self.resource
+        code = resource.get("code")
+        concept = code if isinstance(code, dict) else {}
+        candidates = [
+            resource.get("title"),
+            resource.get("name"),
+            concept.get("text"),
+            *(c.get("display") for c in concept.get("coding", []) if isinstance(c, dict)),
+        ]
+        return next((c for c in candidates if isinstance(c, str) and c.strip()), self.id)
+
 
 @dataclass(frozen=True)
 class PhaseContents:
@@ -121,9 +136,7 @@ def uses_of(store: Store, medication: Entry) -> list[tuple[Entry, list[Entry]]]:
     """Each phase that gives the drug, by title, with the activities of it that do."""
     activities = activities_giving(store, medication)
     uses = []
-    for phase in sorted(
-        phases_using(store, activities), key=lambda p: str(p.resource.get("title"))
-    ):
+    for phase in sorted(phases_using(store, activities), key=lambda p: p.title):
         named = set(definition_canonicals(phase.resource.get("action", [])))
         uses.append((phase, [a for a in activities if named & _canonicals(a)]))
     return uses

@@ -421,7 +421,7 @@ def phase_page(entry: Entry, contents: PhaseContents, config: MappingConfig) -> 
     return PhasePage(
         id=entry.id,
         lang=language(plan),
-        title=str(plan.get("title") or plan.get("name") or entry.id),
+        title=entry.title,
         subtitle=plan.get("subtitle"),
         disease=disease(plan),
         facts=_facts(plan, phase),
@@ -450,7 +450,7 @@ def medication_page(entry: Entry, uses: Iterable[tuple[Entry, Iterable[Entry]]])
     return MedicationPage(
         id=entry.id,
         lang=language(medication),
-        title=str(concept.get("text") or entry.id),
+        title=entry.title,
         codes=tuple(
             Code(
                 SYSTEM_NAMES.get(c.get("system", ""), c.get("system", "")),
@@ -462,9 +462,9 @@ def medication_page(entry: Entry, uses: Iterable[tuple[Entry, Iterable[Entry]]])
         ),
         uses=tuple(
             Use(
-                str(phase.resource.get("title") or phase.id),
+                phase.title,
                 education_path("PlanDefinition", phase.id),
-                tuple(str(a.resource.get("title") or a.id) for a in activities),
+                tuple(a.title for a in activities),
             )
             for phase, activities in uses
         ),
@@ -478,14 +478,11 @@ def index_page(phases: Iterable[Entry], medications: Iterable[Entry], lang: str)
     for phase in phases:
         plan = phase.resource
         key = disease(plan) or "Other"
-        title = str(plan.get("title") or phase.id)
+        title = phase.title
         groups.setdefault(key, []).append(
             (title, plan.get("subtitle"), education_path("PlanDefinition", phase.id))
         )
-    drugs = sorted(
-        (str(m.resource.get("code", {}).get("text") or m.id), education_path("Medication", m.id))
-        for m in medications
-    )
+    drugs = sorted((m.title, education_path("Medication", m.id)) for m in medications)
     return IndexPage(
         lang=lang,
         groups=tuple(

@@ -58,21 +58,6 @@ def _string(resource: dict[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
-def phase_title(phase: Entry) -> str:
-    return _string(phase.resource, "title") or _string(phase.resource, "name") or phase.id
-
-
-def medication_title(medication: Entry) -> str:
-    code = medication.resource.get("code")
-    if isinstance(code, dict):
-        if isinstance(text := code.get("text"), str) and text.strip():
-            return text
-        for coding in code.get("coding", []):
-            if isinstance(display := coding.get("display"), str) and display.strip():
-                return display
-    return medication.id
-
-
 def _order(title: str, resource_id: str) -> tuple[str, str, str]:
     """Reading order: by title as a reader compares them (case-insensitively), ties broken
     so that the order never depends on the store's."""
@@ -92,14 +77,14 @@ def _phase_summary(phase: Entry) -> str:
     description = _string(phase.resource, "description")
     if description is not None:
         return to_inline_html(_first_paragraph(description))
-    return html.escape(phase_title(phase))
+    return html.escape(phase.title)
 
 
 def _medication_summary(medication: Entry, phases: Iterable[Entry]) -> str:
     """The titles of the phases that give the drug: the only thing the store says about a
     drug beyond its name. The name itself when no phase gives it."""
-    ordered = sorted(phases, key=lambda p: _order(phase_title(p), p.id))
-    titles = [phase_title(p) for p in ordered] or [medication_title(medication)]
+    ordered = sorted(phases, key=lambda p: _order(p.title, p.id))
+    titles = [p.title for p in ordered] or [medication.title]
     return html.escape("; ".join(titles))
 
 
@@ -135,7 +120,7 @@ def _artifact_url(medication: Entry) -> str | None:
 def _phase_entry(phase: Entry, links: _Links) -> FeedEntry:
     publisher = _string(phase.resource, "publisher")
     return FeedEntry(
-        title=Text(phase_title(phase)),
+        title=Text(phase.title),
         links=links.entry(phase),
         id=_string(phase.resource, "url") or links.fhir(phase),
         summary=Text(_phase_summary(phase), "html"),
@@ -146,7 +131,7 @@ def _phase_entry(phase: Entry, links: _Links) -> FeedEntry:
 
 def _medication_entry(medication: Entry, phases: Iterable[Entry], links: _Links) -> FeedEntry:
     return FeedEntry(
-        title=Text(medication_title(medication)),
+        title=Text(medication.title),
         links=links.entry(medication),
         id=_artifact_url(medication) or links.fhir(medication),
         summary=Text(_medication_summary(medication, phases), "html"),
@@ -177,10 +162,8 @@ def compose(
     """The feed: Medications first, by name, then phases by title; each resource once.
     ``updated`` is the latest change among the entries, or ``now`` when there are none."""
     links = _Links(root)
-    uses = sorted(
-        found.medications, key=lambda u: _order(medication_title(u.medication), u.medication.id)
-    )
-    phases = sorted(found.phases, key=lambda p: _order(phase_title(p), p.id))
+    uses = sorted(found.medications, key=lambda u: _order(u.medication.title, u.medication.id))
+    phases = sorted(found.phases, key=lambda p: _order(p.title, p.id))
     entries = [_medication_entry(u.medication, u.phases, links) for u in uses]
     entries += [_phase_entry(p, links) for p in phases]
     changed = [_last_updated(u.medication) for u in uses] + [_last_updated(p) for p in phases]
