@@ -20,6 +20,7 @@ from service.export import export as export_store
 from service.loading import LoadError, expand, mapping_config, prepare, read_file
 from service.storage import get_store
 from service.store import StoreUnavailable
+from service.store.migrate import head
 
 
 def _fail(message: str) -> NoReturn:
@@ -80,6 +81,7 @@ def load_command(paths: tuple[Path, ...]) -> None:
         config = mapping_config(current_app.config)
     except ValueError as e:
         _fail(f"configuration: {e}")
+    store = get_store()
     try:
         files = expand(paths)
         inputs = []
@@ -88,16 +90,16 @@ def load_command(paths: tuple[Path, ...]) -> None:
         ) as bar:
             for path in bar:
                 inputs.append(read_file(path, config))
-        prepared = prepare(inputs, get_store())
+        for loaded in inputs:
+            for warning in loaded.warnings:
+                click.echo(f"{loaded.source}: warning: {warning}", err=True)
+        # Conditional creates are settled and everything written in one transaction that
+        # holds the write lock: a concurrent load waits, and cannot create the same thing.
+        with store.transaction():
+            prepared = prepare(inputs, store)
+            outcomes = store.put(prepared.resources)
     except LoadError as e:
         _fail(str(e))
-    except StoreUnavailable as e:
-        _fail(f"database: {e} (nothing was written)")
-    for loaded in inputs:
-        for warning in loaded.warnings:
-            click.echo(f"{loaded.source}: warning: {warning}", err=True)
-    try:
-        outcomes = get_store().put(prepared.resources)
     except StoreUnavailable as e:
         _fail(f"database: {e} (nothing was written)")
     actions = Counter(o.action for o in outcomes)
@@ -139,8 +141,10 @@ def export_command(out: Path, bundle_size: int, force: bool) -> None:
         package_name=str(current_app.config["PACKAGE_NAME"]),
         bundle_size=bundle_size,
     )
+    store = get_store()
     try:
-        summary = export_store(get_store(), out, config, force=force)
+        with store.snapshot():  # one state of the store, even while a load runs
+            summary = export_store(store, out, config, force=force)
     except ExportError as e:
         _fail(f"Error: {e}; nothing was written")
     except StoreUnavailable as e:
@@ -148,7 +152,22 @@ def export_command(out: Path, bundle_size: int, force: bool) -> None:
     click.echo(summary.line())
 
 
+@click.command("migrate")
+@with_appcontext
+def migrate_command() -> None:
+    """Bring the database schema to the latest revision (Alembic migrations, under the
+    write lock, so nodes and loads never see a half-changed schema). Nodes do this at
+    start-up unless FLASK_DATABASE_MIGRATE is false."""
+    try:
+        changed = get_store().migrate()
+    except StoreUnavailable as e:
+        _fail(f"database: {e}")
+    state = "migrated" if changed else "already there"
+    click.echo(f"schema at the latest revision, {head()} ({state})")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(map_command)
     app.cli.add_command(load_command)
     app.cli.add_command(export_command)
+    app.cli.add_command(migrate_command)

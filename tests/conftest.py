@@ -13,7 +13,9 @@ import pytest
 from mappings.pipeline import MappedPage, map_page
 
 # The loaded store, the app over it and a live gunicorn, for every test folder.
-pytest_plugins = ["tests.support.servers"]
+# Both database backends (SQLite, a real PostgreSQL server) for tests that take
+# ``database_url``.
+pytest_plugins = ["tests.support.servers", "tests.support.databases"]
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"

@@ -53,12 +53,14 @@ def import_content() -> Response:
             + ", ".join(BODY_KINDS),
         )
     config = mapping_config(current_app.config)
+    store = get_store()
     try:
         loaded = read_bytes("body", request.get_data(), BODY_KINDS[mimetype], config)
-        prepared = prepare([loaded], get_store())  # one resource per (type, id)
+        with store.transaction():  # conditional creates settled under the write lock
+            prepared = prepare([loaded], store)  # one resource per (type, id)
+            outcomes = store.put(prepared.resources)
     except LoadError as e:
         raise FhirError(400, str(e), "invalid") from None
-    outcomes = get_store().put(prepared.resources)
     base = fhir_base()
     warnings = (
         operation_outcome([("warning", "informational", w, None) for w in loaded.warnings])

@@ -3,7 +3,7 @@
 Knows FHIR search (``service.search``) but neither the web layer nor the mapping rules.
 """
 
-from .engine import make_engine
+from .engine import Limits, make_engine
 from .includes import MAX_INCLUDED, Included, resolve_canonicals
 from .includes import resolve as resolve_includes
 from .store import Page, Store, StoredResource, StoreUnavailable, WriteOutcome
@@ -11,6 +11,7 @@ from .store import Page, Store, StoredResource, StoreUnavailable, WriteOutcome
 __all__ = [
     "MAX_INCLUDED",
     "Included",
+    "Limits",
     "Page",
     "Store",
     "StoreUnavailable",

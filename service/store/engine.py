@@ -1,24 +1,84 @@
-"""Database engines: embedded SQLite by default, PostgreSQL (or any SQLAlchemy URL) by
-configuration."""
+"""Database engines: embedded SQLite by default, PostgreSQL by configuration.
+
+Both backends give the store the same guarantees:
+
+- a read transaction sees one consistent state (SQLite's WAL snapshot; PostgreSQL's
+  ``REPEATABLE READ``);
+- write transactions run one at a time: a second writer waits for the first, up to
+  ``lock_timeout`` seconds (SQLite's write lock, taken up front by ``BEGIN IMMEDIATE``;
+  on PostgreSQL a transaction-scoped advisory lock);
+- nothing waits forever: connecting gives up after ``connect_timeout`` seconds and, on
+  PostgreSQL, a statement after ``statement_timeout`` seconds.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, exc, text
 from sqlalchemy.engine import make_url
 
 WRITE_OPTION = "ped_write"
 """Execution option marking a connection whose transaction will write."""
 
+# pg_advisory_xact_lock key held by every write transaction ("ped" in ASCII).
+_WRITE_LOCK_KEY = 0x706564
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``. SQLite files get WAL (readers never wait for a loader) and a
-    busy timeout (two loaders queue instead of failing)."""
+# SQLSTATE classes and codes of PostgreSQL errors that say the database cannot do the work
+# now (https://www.postgresql.org/docs/current/errcodes-appendix.html), as opposed to a
+# fault in the statement: connection (08), resources such as a full disk (53), operator
+# intervention such as a shutdown or a cancelled statement (57), system errors (58), a lock
+# not obtained in time (55P03), a read-only transaction (25006), a missing table (42P01:
+# the schema is not migrated).
+_UNAVAILABLE_CLASSES = ("08", "53", "57", "58")
+_UNAVAILABLE_CODES = ("55P03", "25006", "42P01")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How long the store waits for the database, in seconds."""
+
+    connect_timeout: float = 5
+    statement_timeout: float = 15
+    lock_timeout: float = 120
+
+
+def backend(engine: Engine) -> str:
+    """``sqlite`` or ``postgresql``."""
+    return engine.dialect.name
+
+
+def make_engine(url: str, limits: Limits | None = None) -> Engine:
+    limits = limits or Limits()
     parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+    if parsed.get_backend_name() == "postgresql":
+        return _postgresql(url, limits)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite(url, limits)
+    raise ValueError(f"unsupported database {parsed.get_backend_name()!r} (sqlite or postgresql)")
+
+
+def _postgresql(url: str, limits: Limits) -> Engine:
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3, not psycopg2
+    statement_ms = int(limits.statement_timeout * 1000)
+    return create_engine(
+        parsed,
+        pool_pre_ping=True,  # a connection dropped by a restart is replaced, not used
+        pool_timeout=limits.connect_timeout,
+        connect_args={
+            "connect_timeout": max(1, round(limits.connect_timeout)),
+            "options": f"-c statement_timeout={statement_ms}",
+            "application_name": "ped-fhir",
+        },
+    )
+
+
+def _sqlite(url: str, limits: Limits) -> Engine:
     engine = create_engine(url)
+    busy_ms = int(limits.lock_timeout * 1000)
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -28,7 +88,7 @@ def make_engine(url: str) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -39,3 +99,57 @@ def make_engine(url: str) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def read_options(engine: Engine) -> dict[str, Any]:
+    """Execution options of a read transaction that must see one state of the store."""
+    if backend(engine) == "postgresql":
+        return {"isolation_level": "REPEATABLE READ"}
+    return {}
+
+
+def write_options() -> dict[str, Any]:
+    return {WRITE_OPTION: True}
+
+
+def lock_for_writing(
+    connection: Connection, limits: Limits | None = None, *, unlimited: bool = False
+) -> None:
+    """Wait (up to ``lock_timeout``) until no other write transaction runs. On SQLite the
+    ``BEGIN IMMEDIATE`` of a write connection has done this already.
+
+    PostgreSQL runs writes at READ COMMITTED, so every statement after the lock sees what
+    the writer before committed. ``unlimited`` lifts the statement timeout for the rest of
+    the transaction (schema migrations)."""
+    if backend(connection.engine) != "postgresql":
+        return
+    limits = limits or Limits()
+    lock_ms = int(limits.lock_timeout * 1000)
+    statement_ms = 0 if unlimited else int(limits.statement_timeout * 1000)
+    connection.execute(text(f"SET LOCAL lock_timeout = {lock_ms}"))
+    connection.execute(text(f"SET LOCAL statement_timeout = {lock_ms}"))
+    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _WRITE_LOCK_KEY})
+    connection.execute(text(f"SET LOCAL statement_timeout = {statement_ms}"))
+
+
+def unavailable_errors(engine: Engine) -> tuple[type[BaseException], ...]:
+    """Driver exceptions that may mean the database is unavailable (``is_unavailable``
+    decides)."""
+    dbapi = engine.dialect.loaded_dbapi
+    return (dbapi.OperationalError, dbapi.InternalError, dbapi.ProgrammingError)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` (SQLAlchemy's or the driver's) says the database cannot serve now:
+    unreachable, shut down, out of disk, read-only, locked too long, not migrated."""
+    if isinstance(error, exc.DBAPIError):
+        if error.connection_invalidated:
+            return True
+        error = error.orig if error.orig is not None else error
+    elif isinstance(error, (exc.TimeoutError, exc.DisconnectionError)):
+        return True  # no pooled connection in time; the server went away
+    sqlstate = getattr(error, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return sqlstate.startswith(_UNAVAILABLE_CLASSES) or sqlstate in _UNAVAILABLE_CODES
+    # sqlite3: locked, read-only, disk full, I/O error, cannot open, no such table.
+    return type(error).__name__ == "OperationalError"

@@ -1,8 +1,10 @@
 """The resource store: versioned FHIR resources kept as the JSON bytes that are served.
 
-Writes take a whole batch in one transaction: all of it lands or none of it does.
-Content identical to the current version creates no new version. Reads and searches
-return stored bytes untouched.
+Writes take a whole batch in one transaction: all of it lands or none of it does, and
+write transactions run one at a time (``engine.lock_for_writing``), so version numbers
+never collide, whichever node writes. Content identical to the current version creates no
+new version. Reads and searches return stored bytes untouched; inside ``snapshot()`` every
+read sees the same committed state, so a reply never mixes two loads.
 """
 
 from __future__ import annotations
@@ -11,25 +13,35 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import exc as sa_exc
 
 from service.search.params import IndexEntry, index_entries
 from service.search.query import SearchQuery
 from service.search.values import date_range, instant_key, normalise
 
-from . import schema, sql
-from .engine import WRITE_OPTION
+from . import migrate, schema, sql
+from .engine import (
+    Limits,
+    is_unavailable,
+    lock_for_writing,
+    read_options,
+    unavailable_errors,
+    write_options,
+)
 
 Resource = Mapping[str, Any]
 
 
 class StoreUnavailable(RuntimeError):
-    """The database cannot be reached or refused the operation for operational reasons."""
+    """The database cannot serve now: unreachable, shut down, timed out, out of disk,
+    read-only, or not migrated. Callers answer 503 (or fail a load) and nothing was
+    written."""
 
 
 @dataclass(frozen=True)
@@ -130,12 +142,11 @@ _IN_BATCH = 500
 
 
 class _Prepared:
-    """A fixed statement compiled once for the engine's driver and run on a pooled DBAPI
+    """A fixed statement compiled once for the engine's driver and run on a DBAPI
     connection: the hot read path skips statement construction and result wrapping."""
 
     def __init__(self, engine: Engine, statement: Any) -> None:
         compiled = statement.compile(dialect=engine.dialect)
-        self.engine = engine
         self.sql = str(compiled)
         self.positions = compiled.positiontup
         # Literals the statement carries itself (e.g. a parameter name), bound by position.
@@ -143,47 +154,199 @@ class _Prepared:
             name: bind.value for name, bind in compiled.binds.items() if not bind.required
         }
 
-    def _run(self, values: dict[str, Any], fetch: Callable[[Any], Any]) -> Any:
+    def run(
+        self, dbapi_connection: Any, values: dict[str, Any], fetch: Callable[[Any], Any]
+    ) -> Any:
         if self.constants:
             values = {**self.constants, **values}
         params = tuple(values[n] for n in self.positions) if self.positions else values
-        connection = self.engine.raw_connection()
+        cursor = dbapi_connection.cursor()
         try:
-            cursor = connection.cursor()
-            try:
-                cursor.execute(self.sql, params)
-                return fetch(cursor)
-            finally:
-                cursor.close()
+            cursor.execute(self.sql, params)
+            return fetch(cursor)
         finally:
-            connection.close()
+            cursor.close()
 
-    def first(self, **values: Any) -> Any:
-        return self._run(values, lambda cursor: cursor.fetchone())
 
-    def all(self, **values: Any) -> list[Any]:
-        rows: list[Any] = self._run(values, lambda cursor: cursor.fetchall())
-        return rows
+def _first(cursor: Any) -> Any:
+    return cursor.fetchone()
+
+
+def _all(cursor: Any) -> Any:
+    return cursor.fetchall()
+
+
+class _Snapshot:
+    """The read transaction of one ``Store.snapshot()``, begun on first use: a request
+    that never reads holds no connection."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.connection: Connection | None = None
+
+    def get(self) -> Connection:
+        if self.connection is None:
+            connection = self.engine.connect().execution_options(**read_options(self.engine))
+            try:
+                connection.begin()
+            except BaseException:
+                connection.close()
+                raise
+            self.connection = connection
+        return self.connection
+
+    def close(self) -> None:
+        if self.connection is not None:
+            connection, self.connection = self.connection, None
+            try:
+                connection.rollback()  # read-only: nothing to commit
+            finally:
+                connection.close()
+
+
+class _Writer:
+    """The connection of a ``Store.transaction()``."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def get(self) -> Connection:
+        return self.connection
 
 
 class Store:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, limits: Limits | None = None) -> None:
         self.engine = engine
+        self.limits = limits or Limits()
         self._read = _Prepared(engine, _READ)
         self._search_cache: dict[tuple[Any, ...], tuple[_Prepared, _Prepared]] = {}
-        self._driver_errors: tuple[type[BaseException], ...] = (
-            engine.dialect.loaded_dbapi.OperationalError,
+        self._driver_errors = unavailable_errors(engine)
+        self._bound: ContextVar[_Snapshot | _Writer | None] = ContextVar(
+            "store_connection", default=None
         )
 
-    def create_schema(self) -> None:
-        with _operational(self._driver_errors):
-            schema.metadata.create_all(self.engine)
+    # --- schema and health -----------------------------------------------------------------
+
+    def migrate(self) -> bool:
+        """Bring the schema to the latest revision (Alembic), under the write lock so that
+        nodes starting together migrate one after another. Returns whether anything
+        changed. A database already at the latest revision is not locked at all."""
+        with self._operational():
+            with self.engine.connect() as connection:
+                if migrate.revision(connection) == migrate.head():
+                    return False
+            with self._writing(unlimited=True) as connection:
+                return migrate.upgrade(connection)
+
+    def check(self) -> None:
+        """Raise ``StoreUnavailable`` unless the database answers and its schema is at the
+        latest revision (readiness)."""
+        with self._operational(), self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+            found = migrate.revision(connection)
+        if found != migrate.head():
+            raise StoreUnavailable(
+                f"the schema is at revision {found or 'none'}, not {migrate.head()}: "
+                "run `flask --app wsgi migrate`"
+            )
+
+    # --- connections -----------------------------------------------------------------------
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Every read inside the block sees the same committed state of the store: a whole
+        reply (a page with its includes, a package, an export) shows each resource at one
+        version, from before or after a concurrent load, never a mix. The transaction is
+        begun on the first read. Nested blocks share the outer one."""
+        if self._bound.get() is not None:
+            yield
+            return
+        snapshot = _Snapshot(self.engine)
+        token = self._bound.set(snapshot)
+        try:
+            yield
+        finally:
+            self._bound.reset(token)
+            with self._operational():
+                snapshot.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction for the whole block, holding the write lock from the
+        start: reads inside see every committed write and the block's own, and ``put``
+        joins it. So a load that looks things up before writing (a conditional create) acts
+        on what it saw, and two such loads run one after the other."""
+        with self._operational(), self._writing() as connection:
+            token = self._bound.set(_Writer(connection))
+            try:
+                yield
+            finally:
+                self._bound.reset(token)
+
+    def _connection(self) -> Connection | None:
+        """The connection of the enclosing snapshot or transaction, if any."""
+        bound = self._bound.get()
+        return None if bound is None else bound.get()
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        bound = self._connection()
+        if bound is not None:
+            yield bound
+            return
+        with self.engine.connect() as connection:
+            yield connection
+
+    def _run(self, prepared: _Prepared, fetch: Callable[[Any], Any], **values: Any) -> Any:
+        bound = self._connection()
+        if bound is not None:
+            return prepared.run(bound.connection.dbapi_connection, values, fetch)
+        connection = self.engine.raw_connection()  # one statement needs no transaction
+        try:
+            return prepared.run(connection, values, fetch)
+        finally:
+            connection.close()
+
+    @contextmanager
+    def _writing(self, *, unlimited: bool = False) -> Iterator[Connection]:
+        """A write transaction holding the store's write lock: committed at the end of the
+        block, rolled back on any error (a killed process's is rolled back by the
+        database). Inside ``transaction()``, that transaction."""
+        bound = self._bound.get()
+        if isinstance(bound, _Writer):
+            yield bound.connection
+            return
+        with (
+            self.engine.connect().execution_options(**write_options()) as connection,
+            connection.begin(),
+        ):
+            lock_for_writing(connection, self.limits, unlimited=unlimited)
+            yield connection
+
+    @contextmanager
+    def _operational(self) -> Iterator[None]:
+        """Turn failures that say the database cannot serve now, from SQLAlchemy or straight
+        from the driver, into ``StoreUnavailable``, so callers handle one exception. Other
+        database errors are bugs and propagate."""
+        try:
+            yield
+        except StoreUnavailable:
+            raise
+        except (sa_exc.DBAPIError, sa_exc.TimeoutError, sa_exc.DisconnectionError) as e:
+            if not is_unavailable(e):
+                raise
+            orig = getattr(e, "orig", None)
+            raise StoreUnavailable(str(orig if orig is not None else e).strip()) from e
+        except self._driver_errors as e:
+            if not is_unavailable(e):
+                raise
+            raise StoreUnavailable(str(e).strip()) from e
 
     # --- reads ---------------------------------------------------------------------------
 
     def read(self, resource_type: str, resource_id: str) -> StoredResource | None:
-        with _operational(self._driver_errors):
-            row = self._read.first(res_type=resource_type, res_id=resource_id)
+        with self._operational():
+            row = self._run(self._read, _first, res_type=resource_type, res_id=resource_id)
         if row is None:
             return None
         version_id, last_updated, body = row
@@ -196,7 +359,7 @@ class Store:
         statement = select(v.c.last_updated, v.c.body).where(
             v.c.res_type == resource_type, v.c.res_id == resource_id, v.c.version_id == version_id
         )
-        with _operational(self._driver_errors), self.engine.connect() as connection:
+        with self._operational(), self._reading() as connection:
             row = connection.execute(statement).first()
         if row is None:
             return None
@@ -209,7 +372,7 @@ class Store:
         statement = select(c.c.version_id).where(
             c.c.res_type == resource_type, c.c.res_id == resource_id
         )
-        with _operational(self._driver_errors), self.engine.connect() as connection:
+        with self._operational(), self._reading() as connection:
             return connection.execute(statement).first() is not None
 
     def current(self, resource_type: str, *, batch: int = 500) -> Iterator[StoredResource]:
@@ -269,7 +432,7 @@ class Store:
             .order_by(c.c.res_id)
             .limit(limit)
         )
-        with _operational(self._driver_errors), self.engine.connect() as connection:
+        with self._operational(), self._reading() as connection:
             rows = connection.execute(statement).all()
         return [
             StoredResource(
@@ -303,7 +466,7 @@ class Store:
             .offset(offset)
         )
         count_statement = select(func.count()).select_from(v).where(*conditions)
-        with _operational(self._driver_errors), self.engine.connect() as connection:
+        with self._operational(), self._reading() as connection:
             total = connection.execute(count_statement).scalar_one()
             rows = connection.execute(rows_statement).all() if count else []
         items = tuple(
@@ -317,12 +480,12 @@ class Store:
     def search(self, query: SearchQuery) -> Page:
         rows_statement, count_statement = self._search_statements(query)
         params = sql.literals(query)
-        with _operational(self._driver_errors):
-            rows = rows_statement.all(**params) if query.count else []
+        with self._operational():
+            rows = self._run(rows_statement, _all, **params) if query.count else []
             if rows:
                 total: int | None = rows[0][4]
             elif query.total != "none" or query.count == 0:
-                total = count_statement.first(**params)[0]
+                total = self._run(count_statement, _first, **params)[0]
             else:
                 total = None
         has_more = len(rows) > query.count
@@ -367,11 +530,7 @@ class Store:
         key_time = instant_key(moment)
         served = _served_instant(key_time)
         outcomes: list[WriteOutcome] = []
-        with (
-            _operational(self._driver_errors),
-            self.engine.connect().execution_options(**{WRITE_OPTION: True}) as connection,
-            connection.begin(),
-        ):
+        with self._operational(), self._writing() as connection:
             for resource in resources:
                 outcomes.append(self._put_one(connection, resource, key_time, served))
         return outcomes
@@ -438,7 +597,7 @@ class Store:
     def counts(self) -> dict[str, int]:
         c = schema.current
         statement = select(c.c.res_type, func.count()).group_by(c.c.res_type)
-        with _operational(self._driver_errors), self.engine.connect() as connection:
+        with self._operational(), self._reading() as connection:
             return {t: n for t, n in connection.execute(statement).all()}
 
 
@@ -455,15 +614,3 @@ def _index_row(resource_type: str, resource_id: str, entry: IndexEntry) -> dict[
         "low": entry.low,
         "high": entry.high,
     }
-
-
-@contextmanager
-def _operational(driver_errors: tuple[type[BaseException], ...]) -> Iterator[None]:
-    """Turn operational failures (database gone, disk full, read-only), from SQLAlchemy or
-    straight from the driver, into ``StoreUnavailable``, so callers handle one exception."""
-    try:
-        yield
-    except OperationalError as e:
-        raise StoreUnavailable(str(e.orig) if e.orig is not None else str(e)) from e
-    except driver_errors as e:
-        raise StoreUnavailable(str(e)) from e

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,10 +16,12 @@ from tests.conftest import golden_bundle, resources
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store(make_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}"))
-    s.create_schema()
-    return s
+def store(database_url: str) -> Iterator[Store]:
+    """An empty, migrated store, once per backend."""
+    s = Store(make_engine(database_url))
+    s.migrate()
+    yield s
+    s.engine.dispose()
 
 
 def _activity(resource_id: str, **fields: Any) -> dict[str, Any]:
