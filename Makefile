@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
 
-.PHONY: test serve lint check-types check-imports pytest chromium bench bench-serve goldens clean
+.PHONY: test serve lint check-types check-imports pytest chromium postgresql bench bench-serve goldens clean
 
 # The venv is rebuilt whenever the pinned dependencies change.
 $(BIN)/.installed: pyproject.toml constraints.txt
@@ -34,7 +34,16 @@ chromium:
 	test -x /usr/bin/chromium && test -x /usr/bin/chromedriver || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
 
-pytest: $(BIN)/.installed validators/node_modules/.installed chromium
+# Debian's PostgreSQL server, for the tests that run the store on its second backend. The
+# tests start (and stop) a throwaway cluster of their own on loopback, so the package's
+# default cluster is not created.
+postgresql:
+	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || ( \
+	  mkdir -p /etc/postgresql-common/createcluster.d && \
+	  echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/ped.conf && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql)
+
+pytest: $(BIN)/.installed validators/node_modules/.installed chromium postgresql
 	$(BIN)/pytest
 
 test: lint check-types check-imports pytest

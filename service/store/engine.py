@@ -34,6 +34,13 @@ _WRITE_LOCK_KEY = 0x706564
 _UNAVAILABLE_CLASSES = ("08", "53", "57", "58")
 _UNAVAILABLE_CODES = ("55P03", "25006", "42P01")
 
+# SQLite primary result codes (https://www.sqlite.org/rescode.html) of the same kinds: busy
+# or locked too long, read-only, disk full, I/O error, cannot open, not a database,
+# corrupt, access denied. Extended codes (SQLITE_IOERR_WRITE, …) share their primary's.
+_SQLITE_UNAVAILABLE = frozenset(
+    {"BUSY", "LOCKED", "READONLY", "FULL", "IOERR", "CANTOPEN", "NOTADB", "CORRUPT", "PERM"}
+)
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -151,5 +158,11 @@ def is_unavailable(error: BaseException) -> bool:
     sqlstate = getattr(error, "sqlstate", None)
     if isinstance(sqlstate, str):
         return sqlstate.startswith(_UNAVAILABLE_CLASSES) or sqlstate in _UNAVAILABLE_CODES
-    # sqlite3: locked, read-only, disk full, I/O error, cannot open, no such table.
+    sqlite_name = getattr(error, "sqlite_errorname", None)
+    if isinstance(sqlite_name, str):
+        primary = sqlite_name.split("_")[1] if sqlite_name.count("_") else sqlite_name
+        if primary == "ERROR":  # generic: a faulty statement, unless the schema is missing
+            return "no such table" in str(error)
+        return primary in _SQLITE_UNAVAILABLE
+    # psycopg's connection failures carry no SQLSTATE.
     return type(error).__name__ == "OperationalError"

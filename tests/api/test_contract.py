@@ -31,6 +31,14 @@ from tests.conftest import FIXTURES
 
 from .conftest import TOKEN, make_app
 
+
+@pytest.fixture(scope="module")
+def app(app_on_each_backend: Flask) -> Flask:
+    """Reads, versions, history and the CapabilityStatement run on SQLite and on
+    PostgreSQL."""
+    return app_on_each_backend
+
+
 FHIR_JSON = "application/fhir+json; fhirVersion=4.0; charset=utf-8"
 BASE = "http://localhost/fhir"
 SUBSETTED_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"

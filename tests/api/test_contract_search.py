@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
 from .test_contract import (
@@ -27,6 +28,14 @@ from .test_contract import (
     search_ids,
     without_meta,
 )
+
+
+@pytest.fixture(scope="module")
+def app(app_on_each_backend: Flask) -> Flask:
+    """Search semantics are the store's contract: every test here runs on SQLite and on
+    PostgreSQL."""
+    return app_on_each_backend
+
 
 PD = {"all-induction", "all-maintenance"}
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"

@@ -4,29 +4,15 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from service.search import params
 from service.search.query import parse_search
-from service.store import Store, make_engine
+from service.store import Store
 from tests.conftest import golden_bundle, resources
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    """An empty, migrated store, once per backend."""
-    s = Store(make_engine(database_url))
-    s.migrate()
-    yield s
-    s.engine.dispose()
-
-
-def _activity(resource_id: str, **fields: Any) -> dict[str, Any]:
-    """A minimal ActivityDefinition for exercising search (not clinical content)."""
-    return {"resourceType": "ActivityDefinition", "id": resource_id, "status": "active", **fields}
+from tests.store.conftest import activity
 
 
 def _ids(store: Store, resource_type: str, *pairs: tuple[str, str]) -> list[str]:
@@ -116,9 +102,9 @@ def test_a_batch_naming_one_resource_twice_is_refused(store: Store) -> None:
 def test_date_prefixes(store: Store, query: str, expected: list[str]) -> None:
     store.put(
         [
-            _activity("may10", date="2024-05-10"),
-            _activity("y2023", date="2023"),
-            _activity("span", effectivePeriod={"start": "2023-06-01", "end": "2024-06-30"}),
+            activity("may10", date="2024-05-10"),
+            activity("y2023", date="2023"),
+            activity("span", effectivePeriod={"start": "2023-06-01", "end": "2024-06-30"}),
         ]
     )
     found = sorted(
@@ -131,9 +117,9 @@ def test_date_prefixes(store: Store, query: str, expected: list[str]) -> None:
 def test_strings_match_ignoring_case_and_accents_and_escape_like(store: Store) -> None:
     store.put(
         [
-            _activity("cafe", title="Café au lait"),
-            _activity("percent", title="100% of the dose"),
-            _activity("underscore", title="a_b"),
+            activity("cafe", title="Café au lait"),
+            activity("percent", title="100% of the dose"),
+            activity("underscore", title="a_b"),
         ]
     )
     assert _ids(store, "ActivityDefinition", ("title", "CAFE")) == ["cafe"]
@@ -147,7 +133,7 @@ def test_strings_match_ignoring_case_and_accents_and_escape_like(store: Store) -
 def test_long_strings_match_beyond_the_indexed_key(store: Store) -> None:
     long_a = "x" * 300 + " alpha"
     long_b = "x" * 300 + " beta"
-    store.put([_activity("a", description=long_a), _activity("b", description=long_b)])
+    store.put([activity("a", description=long_a), activity("b", description=long_b)])
     assert _ids(store, "ActivityDefinition", ("description", "x" * 300 + " al")) == ["a"]
     assert _ids(store, "ActivityDefinition", ("description:exact", long_b)) == ["b"]
 
@@ -155,7 +141,7 @@ def test_long_strings_match_beyond_the_indexed_key(store: Store) -> None:
 def test_tokens_with_and_without_system(store: Store) -> None:
     coded = {"coding": [{"system": "http://example.org/cs", "code": "A1"}]}
     uncoded = {"coding": [{"code": "A1"}]}
-    store.put([_activity("sys", topic=[coded]), _activity("nosys", topic=[uncoded])])
+    store.put([activity("sys", topic=[coded]), activity("nosys", topic=[uncoded])])
     assert _ids(store, "ActivityDefinition", ("topic", "A1")) == ["nosys", "sys"]
     assert _ids(store, "ActivityDefinition", ("topic", "http://example.org/cs|A1")) == ["sys"]
     assert _ids(store, "ActivityDefinition", ("topic", "|A1")) == ["nosys"]
@@ -167,7 +153,7 @@ def test_tokens_with_and_without_system(store: Store) -> None:
 def test_search_cost_does_not_depend_on_statement_building(store: Store) -> None:
     """Two searches of one shape share one compiled statement; different values still
     give their own results."""
-    store.put([_activity("one", title="One"), _activity("two", title="Two")])
+    store.put([activity("one", title="One"), activity("two", title="Two")])
     assert _ids(store, "ActivityDefinition", ("title", "one")) == ["one"]
     assert _ids(store, "ActivityDefinition", ("title", "two")) == ["two"]
     assert len(store._search_cache) == 1

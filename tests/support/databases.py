@@ -47,3 +47,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database, once on SQLite and once on PostgreSQL."""
     backend: str = request.param
     return new_database(backend, tmp_path, request)
+
+
+@pytest.fixture(scope="session")
+def loaded_postgres_url(postgres: PostgresServer) -> str:
+    """A PostgreSQL database holding fixtures/, loaded by ``flask load``; never written by
+    tests (the PostgreSQL twin of ``loaded_database``)."""
+    from service import create_app
+    from tests.conftest import FIXTURES
+
+    url = postgres.create_database("loaded")
+    app = create_app({"DATABASE_URL": url})
+    result = app.test_cli_runner().invoke(args=["load", str(FIXTURES)])
+    assert result.exit_code == 0, result.output
+    app.extensions["ped.store"].engine.dispose()
+    return url

@@ -32,8 +32,21 @@ TOKEN = "test-token-0123456789"  # noqa: S105 (a test credential)
 BIN = Path(sys.executable).parent
 
 
-def make_app(database: Path, **config: Any) -> Flask:
-    return create_app({"DATABASE_URL": f"sqlite:///{database}", "API_TOKEN": TOKEN, **config})
+def make_app(database: Path | str, **config: Any) -> Flask:
+    """The app over a SQLite file, or over any database URL."""
+    url = database if isinstance(database, str) else f"sqlite:///{database}"
+    return create_app({"DATABASE_URL": url, "API_TOKEN": TOKEN, **config})
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def app_on_each_backend(request: pytest.FixtureRequest, loaded_database: Path) -> Flask:
+    """The app over the loaded store, once on SQLite and once on PostgreSQL: a module
+    whose ``app`` fixture returns this runs every test on both backends."""
+    if request.param == "sqlite":
+        return make_app(loaded_database)
+    app = make_app(str(request.getfixturevalue("loaded_postgres_url")))
+    request.addfinalizer(app.extensions["ped.store"].engine.dispose)
+    return app
 
 
 @pytest.fixture(scope="session")
