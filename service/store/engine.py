@@ -102,17 +102,33 @@ def _sqlite(url: str, limits: Limits) -> Engine:
     def _begin(connection: Any) -> None:
         # A writer takes the write lock up front, so two loads queue on the busy timeout
         # instead of one failing when it upgrades a read lock.
+        # A snapshot (``begin_snapshot``) has begun its transaction already.
+        if connection.connection.dbapi_connection.in_transaction:
+            return
         immediate = connection.get_execution_options().get(WRITE_OPTION)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 
 
-def read_options(engine: Engine) -> dict[str, Any]:
-    """Execution options of a read transaction that must see one state of the store."""
+def begin_snapshot(engine: Engine, dbapi_connection: Any) -> None:
+    """Begin, on a DBAPI connection fresh from the pool, a read-only transaction whose
+    statements all see the state committed when the first of them ran: a WAL read
+    transaction on SQLite, ``REPEATABLE READ`` on PostgreSQL.
+
+    Done on the DBAPI connection rather than through a SQLAlchemy ``Connection`` because
+    every request begins one: this costs one statement, not a connection object and its
+    events."""
     if backend(engine) == "postgresql":
-        return {"isolation_level": "REPEATABLE READ"}
-    return {}
+        dbapi_connection.rollback()  # psycopg: nothing is sent unless a transaction is open
+        statement = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+    else:
+        statement = "BEGIN"
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(statement)
+    finally:
+        cursor.close()
 
 
 def write_options() -> dict[str, Any]:

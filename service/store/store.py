@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, text, update
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.pool import PoolProxiedConnection
 
 from service.search.params import IndexEntry, index_entries
 from service.search.query import SearchQuery
@@ -28,9 +29,9 @@ from service.search.values import date_range, instant_key, normalise
 from . import migrate, schema, sql
 from .engine import (
     Limits,
+    begin_snapshot,
     is_unavailable,
     lock_for_writing,
-    read_options,
     unavailable_errors,
     write_options,
 )
@@ -177,31 +178,41 @@ def _all(cursor: Any) -> Any:
 
 
 class _Snapshot:
-    """The read transaction of one ``Store.snapshot()``, begun on first use: a request
-    that never reads holds no connection."""
+    """The read transaction of one ``Store.snapshot()``, begun on first use (a request that
+    never reads holds no connection) on a pooled DBAPI connection. Statements built with
+    SQLAlchemy get a ``Connection`` over that same DBAPI connection when they need one."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.connection: Connection | None = None
+        self._raw: PoolProxiedConnection | None = None
+        self._core: Connection | None = None
+
+    def dbapi(self) -> PoolProxiedConnection:
+        if self._raw is None:
+            raw = self.engine.raw_connection()
+            try:
+                begin_snapshot(self.engine, raw.dbapi_connection)
+            except BaseException:
+                raw.invalidate()  # in an unknown state: not back into the pool
+                raise
+            self._raw = raw
+        return self._raw
 
     def get(self) -> Connection:
-        if self.connection is None:
-            connection = self.engine.connect().execution_options(**read_options(self.engine))
-            try:
-                connection.begin()
-            except BaseException:
-                connection.close()
-                raise
-            self.connection = connection
-        return self.connection
+        if self._core is None:
+            self._core = Connection(self.engine, connection=self.dbapi())
+        return self._core
 
     def close(self) -> None:
-        if self.connection is not None:
-            connection, self.connection = self.connection, None
+        raw, core = self._raw, self._core
+        self._raw = self._core = None
+        if core is not None:
+            core.close()  # rolls back and returns the DBAPI connection to the pool
+        elif raw is not None:
             try:
-                connection.rollback()  # read-only: nothing to commit
+                raw.rollback()  # read-only: nothing to commit
             finally:
-                connection.close()
+                raw.close()
 
 
 class _Writer:
@@ -298,9 +309,11 @@ class Store:
             yield connection
 
     def _run(self, prepared: _Prepared, fetch: Callable[[Any], Any], **values: Any) -> Any:
-        bound = self._connection()
+        bound = self._bound.get()
+        if isinstance(bound, _Snapshot):
+            return prepared.run(bound.dbapi(), values, fetch)
         if bound is not None:
-            return prepared.run(bound.connection.dbapi_connection, values, fetch)
+            return prepared.run(bound.get().connection.dbapi_connection, values, fetch)
         connection = self.engine.raw_connection()  # one statement needs no transaction
         try:
             return prepared.run(connection, values, fetch)

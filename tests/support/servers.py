@@ -118,16 +118,23 @@ def live_site(loaded_database: Path, tmp_path_factory: pytest.TempPathFactory) -
         "PORT": str(port),
         "WEB_CONCURRENCY": "2",
     }
-    process = subprocess.Popen(
-        [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    # gunicorn's log (one JSON line per request) goes to a file: a pipe nobody reads
+    # would fill up and stall the workers mid-run.
+    log_path = copy.parent / "gunicorn.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            start_new_session=True,
+        )
     try:
-        _wait_for(f"http://127.0.0.1:{port}/healthz", process)
+        try:
+            _wait_for(f"http://127.0.0.1:{port}/healthz", process)
+        except RuntimeError as e:
+            raise RuntimeError(f"{e}\n{log_path.read_text('utf-8', 'replace')[-4000:]}") from None
         yield f"http://127.0.0.1:{port}"
     finally:
         os.killpg(process.pid, signal.SIGTERM)
@@ -136,5 +143,3 @@ def live_site(loaded_database: Path, tmp_path_factory: pytest.TempPathFactory) -
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
