@@ -84,7 +84,7 @@ def _postgresql(url: str, limits: Limits) -> Engine:
 
 
 def _sqlite(url: str, limits: Limits) -> Engine:
-    engine = create_engine(url)
+    engine = create_engine(url, pool_timeout=limits.connect_timeout)
     busy_ms = int(limits.lock_timeout * 1000)
 
     @event.listens_for(engine, "connect")

@@ -140,6 +140,8 @@ _READ = (
 _SEARCH_CACHE_SIZE = 256
 # Values per IN (...) list: well under SQLite's and PostgreSQL's parameter limits.
 _IN_BATCH = 500
+# Resources written per round of statements in ``put`` (IN lists stay under _IN_BATCH).
+_WRITE_BATCH = 500
 
 
 class _Prepared:
@@ -544,68 +546,93 @@ class Store:
         served = _served_instant(key_time)
         outcomes: list[WriteOutcome] = []
         with self._operational(), self._writing() as connection:
-            for resource in resources:
-                outcomes.append(self._put_one(connection, resource, key_time, served))
+            for start in range(0, len(resources), _WRITE_BATCH):
+                chunk = resources[start : start + _WRITE_BATCH]
+                outcomes += self._put_chunk(connection, chunk, key_time, served)
         return outcomes
 
-    def _put_one(
-        self, connection: Connection, resource: Resource, key_time: str, served: str
-    ) -> WriteOutcome:
+    def _put_chunk(
+        self, connection: Connection, resources: Sequence[Resource], key_time: str, served: str
+    ) -> list[WriteOutcome]:
+        """Write a slice of a batch with a handful of statements (each ``executemany``)
+        rather than several per resource: loading tens of thousands of resources is bound
+        by round trips to the database."""
+        c, si = schema.current, schema.search_index
+        stored = self._current_pointers(connection, resources)
+        outcomes: list[WriteOutcome] = []
+        versions: list[dict[str, Any]] = []
+        created: list[dict[str, Any]] = []
+        updated: list[dict[str, Any]] = []
+        index_rows: list[dict[str, Any]] = []
+        for resource in resources:
+            key = (resource["resourceType"], resource["id"])
+            digest = content_hash(resource)
+            row = stored.get(key)
+            if row is not None and row[1] == digest:
+                outcomes.append(WriteOutcome(*key, row[0], _served_instant(row[2]), "unchanged"))
+                continue
+            version_id = 1 if row is None else row[0] + 1
+            versions.append(
+                {
+                    "res_type": key[0],
+                    "res_id": key[1],
+                    "version_id": version_id,
+                    "last_updated": key_time,
+                    "content_hash": digest,
+                    "body": _serialize(resource, version_id, served),
+                }
+            )
+            pointer = {
+                "b_type": key[0],
+                "b_id": key[1],
+                "version_id": version_id,
+                "last_updated": key_time,
+                "content_hash": digest,
+                **_sort_values(resource),
+            }
+            (created if row is None else updated).append(pointer)
+            index_rows += [_index_row(*key, entry) for entry in index_entries(resource)]
+            action: Literal["created", "updated"] = "created" if row is None else "updated"
+            outcomes.append(WriteOutcome(*key, version_id, served, action))
+        if versions:
+            connection.execute(insert(schema.versions), versions)
+        if created:
+            connection.execute(
+                insert(c).values(res_type=bindparam("b_type"), res_id=bindparam("b_id")), created
+            )
+        if updated:
+            same = (c.c.res_type == bindparam("b_type"), c.c.res_id == bindparam("b_id"))
+            connection.execute(update(c).where(*same), updated)
+            connection.execute(
+                delete(si).where(
+                    si.c.res_type == bindparam("b_type"), si.c.res_id == bindparam("b_id")
+                ),
+                [{"b_type": p["b_type"], "b_id": p["b_id"]} for p in updated],
+            )
+        if index_rows:
+            connection.execute(insert(si), index_rows)
+        return outcomes
+
+    @staticmethod
+    def _current_pointers(
+        connection: Connection, resources: Sequence[Resource]
+    ) -> dict[tuple[str, str], tuple[int, str, str]]:
+        """(version, content hash, last updated) of the stored current version of each
+        resource, by (type, id)."""
         c = schema.current
-        resource_type, resource_id = resource["resourceType"], resource["id"]
-        digest = content_hash(resource)
-        row = connection.execute(
-            select(c.c.version_id, c.c.content_hash, c.c.last_updated).where(
-                c.c.res_type == resource_type, c.c.res_id == resource_id
-            )
-        ).first()
-        if row is not None and row.content_hash == digest:
-            return WriteOutcome(
-                resource_type,
-                resource_id,
-                row.version_id,
-                _served_instant(row.last_updated),
-                "unchanged",
-            )
-        version_id = 1 if row is None else row.version_id + 1
-        connection.execute(
-            insert(schema.versions).values(
-                res_type=resource_type,
-                res_id=resource_id,
-                version_id=version_id,
-                last_updated=key_time,
-                content_hash=digest,
-                body=_serialize(resource, version_id, served),
-            )
-        )
-        pointer = {
-            "version_id": version_id,
-            "last_updated": key_time,
-            "content_hash": digest,
-            **_sort_values(resource),
-        }
-        if row is None:
-            connection.execute(
-                insert(c).values(res_type=resource_type, res_id=resource_id, **pointer)
-            )
-        else:
-            connection.execute(
-                update(c)
-                .where(c.c.res_type == resource_type, c.c.res_id == resource_id)
-                .values(**pointer)
-            )
-            connection.execute(
-                delete(schema.search_index).where(
-                    schema.search_index.c.res_type == resource_type,
-                    schema.search_index.c.res_id == resource_id,
+        ids_by_type: dict[str, list[str]] = {}
+        for resource in resources:
+            ids_by_type.setdefault(resource["resourceType"], []).append(resource["id"])
+        found: dict[tuple[str, str], tuple[int, str, str]] = {}
+        for resource_type, ids in ids_by_type.items():
+            rows = connection.execute(
+                select(c.c.res_id, c.c.version_id, c.c.content_hash, c.c.last_updated).where(
+                    c.c.res_type == resource_type, c.c.res_id.in_(ids)
                 )
             )
-        rows = [_index_row(resource_type, resource_id, entry) for entry in index_entries(resource)]
-        if rows:
-            connection.execute(insert(schema.search_index), rows)
-        return WriteOutcome(
-            resource_type, resource_id, version_id, served, "created" if row is None else "updated"
-        )
+            for res_id, version_id, digest, last_updated in rows:
+                found[(resource_type, res_id)] = (version_id, digest, last_updated)
+        return found
 
     def counts(self) -> dict[str, int]:
         c = schema.current

@@ -157,3 +157,25 @@ def test_search_cost_does_not_depend_on_statement_building(store: Store) -> None
     assert _ids(store, "ActivityDefinition", ("title", "one")) == ["one"]
     assert _ids(store, "ActivityDefinition", ("title", "two")) == ["two"]
     assert len(store._search_cache) == 1
+
+
+def test_a_large_mixed_batch_writes_in_order_across_chunks(store: Store) -> None:
+    """More resources than one round of statements holds (``_WRITE_BATCH``): new, changed
+    and unchanged resources interleaved keep their outcomes in order, and the index
+    follows every current version."""
+    store.put([activity(f"a{n:04}", title=f"old {n}") for n in range(0, 1200, 2)])
+    batch = [
+        activity(f"a{n:04}", title=f"old {n}" if n % 4 == 0 else f"new {n}") for n in range(1200)
+    ]
+    outcomes = store.put(batch)
+    assert [o.id for o in outcomes] == [r["id"] for r in batch]
+    expected = [
+        "unchanged" if n % 4 == 0 else "updated" if n % 2 == 0 else "created" for n in range(1200)
+    ]
+    assert [o.action for o in outcomes] == expected
+    assert [o.version_id for o in outcomes] == [2 if a == "updated" else 1 for a in expected]
+    assert store.counts() == {"ActivityDefinition": 1200}
+    assert _ids(store, "ActivityDefinition", ("title:exact", "new 2")) == ["a0002"]
+    assert _ids(store, "ActivityDefinition", ("title:exact", "old 2")) == []
+    assert _ids(store, "ActivityDefinition", ("title:exact", "old 4")) == ["a0004"]
+    assert store.history("ActivityDefinition", None, count=0, offset=0).total == 1200 + 300
