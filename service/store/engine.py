@@ -155,6 +155,20 @@ def lock_for_writing(
     connection.execute(text(f"SET LOCAL statement_timeout = {statement_ms}"))
 
 
+def refresh_statistics(connection: Connection) -> None:
+    """On PostgreSQL, refresh the planner's statistics of the store's tables, inside the
+    write transaction that grew them.
+
+    The planner otherwise keeps the estimates of the tables as they were (empty, after a
+    migration) until autovacuum gets round to them: searches then walk the whole index,
+    and within one large load the foreign-key checks of every row slow down as the tables
+    grow (20,000 resources: 100 per second instead of 3,000). ``ANALYZE`` inside the
+    transaction counts its own rows and invalidates cached plans built on the old
+    estimates; it blocks neither readers nor writers."""
+    if backend(connection.engine) == "postgresql":
+        connection.execute(text("ANALYZE resource_version, resource_current, search_index"))
+
+
 def unavailable_errors(engine: Engine) -> tuple[type[BaseException], ...]:
     """Driver exceptions that may mean the database is unavailable (``is_unavailable``
     decides)."""

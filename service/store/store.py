@@ -32,6 +32,7 @@ from .engine import (
     begin_snapshot,
     is_unavailable,
     lock_for_writing,
+    refresh_statistics,
     unavailable_errors,
     write_options,
 )
@@ -546,9 +547,16 @@ class Store:
         served = _served_instant(key_time)
         outcomes: list[WriteOutcome] = []
         with self._operational(), self._writing() as connection:
+            written = refreshed = 0
             for start in range(0, len(resources), _WRITE_BATCH):
                 chunk = resources[start : start + _WRITE_BATCH]
                 outcomes += self._put_chunk(connection, chunk, key_time, served)
+                written = sum(o.action != "unchanged" for o in outcomes)
+                if written >= 2 * refreshed + _WRITE_BATCH:  # each time the tables double
+                    refresh_statistics(connection)
+                    refreshed = written
+            if written > refreshed:
+                refresh_statistics(connection)
         return outcomes
 
     def _put_chunk(

@@ -8,6 +8,7 @@ import json
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,8 @@ from sqlalchemy import text
 from service.search.query import parse_search
 from service.store import Limits, Store, StoreUnavailable, make_engine
 from tests.store.conftest import activity
+from tests.support.databases import new_database
+from tests.support.postgres import PostgresServer
 
 
 def _title(store: Store, resource_id: str) -> str:
@@ -170,3 +173,27 @@ def test_a_faulty_statement_is_a_bug_not_an_outage(store: Store) -> None:
 
     with pytest.raises(DBAPIError), store._operational(), store.engine.connect() as connection:
         connection.execute(text("SELECT no_such_column FROM resource_current"))
+
+
+def test_postgresql_planner_statistics_follow_a_load(
+    postgres: PostgresServer, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Right after a load the planner knows the tables' sizes (``ANALYZE`` inside the
+    write), rather than planning every search for the empty tables a migration made."""
+    store = Store(make_engine(new_database("postgresql", tmp_path, request)))
+    try:
+        store.migrate()
+        store.put([activity(f"a{n}", title=f"title {n}") for n in range(1200)])
+        with store.engine.connect() as connection:
+            estimates = dict(
+                connection.execute(
+                    text(
+                        "SELECT relname, reltuples FROM pg_class WHERE relname IN"
+                        " ('resource_version', 'resource_current', 'search_index')"
+                    )
+                ).all()
+            )
+        assert estimates["resource_version"] == estimates["resource_current"] == 1200
+        assert estimates["search_index"] >= 1200
+    finally:
+        store.engine.dispose()
