@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
 
-.PHONY: test serve lint check-types check-imports pytest chromium postgresql bench bench-serve goldens clean
+.PHONY: test serve lint check-types check-imports pytest chromium postgresql bench bench-serve bench-soak bench-scale goldens clean
 
 # The venv is rebuilt whenever the pinned dependencies change.
 $(BIN)/.installed: pyproject.toml constraints.txt
@@ -66,6 +66,18 @@ bench: $(BIN)/.installed
 bench-serve: $(BIN)/.installed
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.serve
+
+# Two gunicorn nodes on one throwaway PostgreSQL database under wrk, 64 connections for 60 s
+# (bench/soak.py). Needs wrk and Debian's postgresql.
+bench-soak: $(BIN)/.installed postgresql
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python -m bench.soak
+
+# 5,000 PlanDefinitions and 50,000 Medications of synthetic content (bench/synthetic.py) on
+# SQLite and on a throwaway PostgreSQL: search medians against the small store, load rate,
+# worker memory (bench/scale.py).
+bench-scale: $(BIN)/.installed postgresql
+	$(BIN)/python -m bench.scale --backend both
 
 clean:
 	rm -rf $(VENV) validators/node_modules .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -20,6 +20,9 @@ threads = 4
 keepalive = 5
 timeout = 30
 accesslog = None
+# gunicorn's runtime control socket defaults to one path per user (~/.gunicorn), so several
+# nodes on one host would fight over it; the service does not use it.
+control_socket_disable = True
 
 
 class _WithoutAccessLog(Logger):

@@ -24,18 +24,21 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
         CACHE_MAX_AGE=300,  # seconds a cache may serve a read or search before revalidating
         SERVICE_NAME="Patient-education FHIR service",  # author of Infobutton feeds
+        LOG_LEVEL="INFO",  # DEBUG, INFO, WARNING (drops the access records), ERROR
+        LOG_FORMAT="json",  # one JSON object a line on stderr; "text" for a terminal
     )
     # FLASK_CANONICAL_BASE, FLASK_ARTIFACT_VERSION, … from the environment.
     app.config.from_prefixed_env()
     if test_config is not None:
         app.config.from_mapping(test_config)
 
-    from . import api, cli, education, health, infobutton, storage
+    from . import api, cli, education, health, infobutton, observability, storage
 
+    observability.init_app(app)  # first: whatever the others log at start-up is JSON already
+    health.init_app(app)  # before storage: liveness answers before the store's request hook
     storage.init_app(app)
     api.init_app(app)
     education.init_app(app)
     infobutton.init_app(app)
-    health.init_app(app)
     cli.init_app(app)
     return app
