@@ -84,7 +84,11 @@ def _postgresql(url: str, limits: Limits) -> Engine:
 
 
 def _sqlite(url: str, limits: Limits) -> Engine:
-    engine = create_engine(url, pool_timeout=limits.connect_timeout)
+    in_memory = make_url(url).database in (None, "", ":memory:")
+    # An in-memory database lives in one connection per thread: no pool to wait for.
+    engine = (
+        create_engine(url) if in_memory else create_engine(url, pool_timeout=limits.connect_timeout)
+    )
     busy_ms = int(limits.lock_timeout * 1000)
 
     @event.listens_for(engine, "connect")
