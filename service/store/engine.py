@@ -13,11 +13,15 @@ Both backends give the store the same guarantees:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc, text
 from sqlalchemy.engine import make_url
+
+_FILE_IDENTITY = "ped_sqlite_file"
+"""Connection-record key: (device, inode) of the SQLite file the connection opened."""
 
 WRITE_OPTION = "ped_write"
 """Execution option marking a connection whose transaction will write."""
@@ -83,13 +87,49 @@ def _postgresql(url: str, limits: Limits) -> Engine:
     )
 
 
+def _sqlite_file(url: str) -> str | None:
+    """The path of a SQLite database file (None: in memory)."""
+    parsed = make_url(url)
+    database = parsed.database
+    if not database or database == ":memory:" or parsed.query.get("mode") == "memory":
+        return None
+    if parsed.query.get("uri") == "true" and database.startswith("file:"):
+        database = database.removeprefix("file:")
+    return os.path.abspath(database)
+
+
+def _file_identity(path: str) -> tuple[int, int] | None:
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return (found.st_dev, found.st_ino)
+
+
 def _sqlite(url: str, limits: Limits) -> Engine:
-    in_memory = make_url(url).database in (None, "", ":memory:")
+    path = _sqlite_file(url)
     # An in-memory database lives in one connection per thread: no pool to wait for.
     engine = (
-        create_engine(url) if in_memory else create_engine(url, pool_timeout=limits.connect_timeout)
+        create_engine(url)
+        if path is None
+        else create_engine(url, pool_timeout=limits.connect_timeout)
     )
     busy_ms = int(limits.lock_timeout * 1000)
+
+    if path is not None:
+
+        @event.listens_for(engine, "connect")
+        def _remember_file(_dbapi_connection: Any, record: Any) -> None:
+            record.info[_FILE_IDENTITY] = _file_identity(path)
+
+        @event.listens_for(engine, "checkout")
+        def _same_file(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+            # A pooled connection keeps the file it opened even after that file is moved,
+            # deleted or replaced: it would go on serving a database that is no longer
+            # there. A stat per checkout notices; the pool then opens a new connection
+            # (which fails while nothing usable is at the path: a 503).
+            if record.info.get(_FILE_IDENTITY) != _file_identity(path):
+                raise exc.DisconnectionError(f"{path} is no longer the file this connection opened")
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -172,6 +172,12 @@ class _Prepared:
             cursor.close()
 
 
+def _one_line(error: BaseException) -> str:
+    """The driver's message on one line (libpq's add a HINT or DETAIL line): CLI errors and
+    log records are one line each."""
+    return " ".join(str(error).split())
+
+
 def _first(cursor: Any) -> Any:
     return cursor.fetchone()
 
@@ -352,11 +358,11 @@ class Store:
             if not is_unavailable(e):
                 raise
             orig = getattr(e, "orig", None)
-            raise StoreUnavailable(str(orig if orig is not None else e).strip()) from e
+            raise StoreUnavailable(_one_line(orig if orig is not None else e)) from e
         except self._driver_errors as e:
             if not is_unavailable(e):
                 raise
-            raise StoreUnavailable(str(e).strip()) from e
+            raise StoreUnavailable(_one_line(e)) from e
 
     # --- reads ---------------------------------------------------------------------------
 
