@@ -218,13 +218,15 @@ def _fhir_input(source: str, text: str, document: Mapping[str, Any]) -> LoadedIn
 
 
 def _check_put(source: str, text: str, n: int, resource: Mapping[str, Any], request: Any) -> None:
-    line = _line_of(text, resource)
     if not isinstance(request, Mapping):
-        raise LoadError(source, line, f"Bundle.entry[{n}] of a transaction has no request")
+        raise LoadError(
+            source, _line_of(text, resource), f"Bundle.entry[{n}] of a transaction has no request"
+        )
     expected = f"{resource.get('resourceType')}/{resource.get('id')}"
     if request.get("method") != "PUT" or request.get("url") != expected:
         raise LoadError(
-            source, line, f"Bundle.entry[{n}].request: only PUT {expected} or POST "
+            source, _line_of(text, resource),
+            f"Bundle.entry[{n}].request: only PUT {expected} or POST "
             f"{resource.get('resourceType')} can be loaded, not "
             f"{request.get('method')} {request.get('url')}",
         )  # fmt: skip
@@ -258,23 +260,30 @@ def _checked(
     source: str, text: str, resource: Mapping[str, Any], create_line: int | None = None
 ) -> Resource:
     """A valid resource of a served type; with ``create_line``, one without an id yet."""
-    line = _line_of(text, resource) if create_line is None else create_line
+
+    def line() -> int:
+        # Found only for an error: searching the text for every resource of a large
+        # Bundle made loading quadratic in its size.
+        return _line_of(text, resource) if create_line is None else create_line
+
     resource_type = resource.get("resourceType")
     if resource_type not in RESOURCE_TYPES:
         raise LoadError(
-            source, line, f"{resource_type!r} is not served here (only {', '.join(RESOURCE_TYPES)})"
+            source,
+            line(),
+            f"{resource_type!r} is not served here (only {', '.join(RESOURCE_TYPES)})",
         )
     resource_id = resource.get("id")
     if create_line is None and (
         not isinstance(resource_id, str) or not fhir.is_valid_id(resource_id)
     ):
-        raise LoadError(source, line, f"{resource_type} needs a valid id, not {resource_id!r}")
+        raise LoadError(source, line(), f"{resource_type} needs a valid id, not {resource_id!r}")
     try:
         fhir.validate(resource)
     except fhir.InvalidResource as e:
         location, problem = e.problems[0]
         raise LoadError(
-            source, line, f"{resource_type}/{resource_id}: {location}: {problem}"
+            source, line(), f"{resource_type}/{resource_id}: {location}: {problem}"
         ) from None
     return dict(resource)
 
