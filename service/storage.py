@@ -38,7 +38,8 @@ def limits(app: Flask) -> Limits:
 
 
 def init_app(app: Flask) -> None:
-    store = Store(make_engine(database_url(app), limits(app)), limits(app))
+    waits = limits(app)
+    store = Store(make_engine(database_url(app), waits), waits)
     app.extensions[EXTENSION] = store
     pending = bool(app.config["DATABASE_MIGRATE"])
 

@@ -9,14 +9,11 @@ closed by the code that opened it.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import http.client
 import json
 import os
 import re
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -34,6 +31,7 @@ from sqlalchemy.pool import NullPool
 
 from service.store import schema
 from tests.conftest import FIXTURES, ROOT
+from tests.support.processes import free_port, stop_group
 from tests.support.servers import TOKEN
 
 Resource = dict[str, Any]
@@ -167,12 +165,6 @@ def without_server_meta(resource: Resource) -> Resource:
 
 
 # --- processes ----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def service_env(database_url: str, **extra: str) -> dict[str, str]:
@@ -321,14 +313,7 @@ class Node:
         process, self.process = self.process, None
         if process is None:
             return
-        # The whole session: workers too, should the master have gone first.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
+        stop_group(process)
 
     def __enter__(self) -> Node:
         return self.start()

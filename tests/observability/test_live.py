@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import urllib.error
 import urllib.request
@@ -20,7 +19,8 @@ import pytest
 
 from service.observability.logs import json_formatter
 from tests.conftest import ROOT
-from tests.support.servers import BIN, _free_port, _wait_for
+from tests.support.processes import free_port, stop_group
+from tests.support.servers import BIN, _wait_for
 
 from .support import ACCESS_KEYS, BASE_KEYS, access_records, json_lines
 
@@ -70,7 +70,7 @@ def logged_run(loaded_database: Path, tmp_path_factory: pytest.TempPathFactory) 
     wrote to stdout and stderr (into files, so no pipe fills up)."""
     workdir = tmp_path_factory.mktemp("gunicorn-logs")
     shutil.copyfile(loaded_database, workdir / "store.sqlite3")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "FLASK_DATABASE_URL": f"sqlite:///{workdir / 'store.sqlite3'}",
@@ -95,24 +95,15 @@ def logged_run(loaded_database: Path, tmp_path_factory: pytest.TempPathFactory) 
             _, headers, _ = fetch(f"http://127.0.0.1:{port}{path}", **{"X-Request-Id": request_id})
             answered[request_id] = headers["X-Request-Id"]
     except Exception as e:
-        _stop(process)
+        stop_group(process, timeout=20)
         e.add_note(f"gunicorn's stderr:\n{(workdir / 'stderr').read_text('utf-8')}")
         raise
-    _stop(process)
+    stop_group(process, timeout=20)
     return Run(
         json_lines((workdir / "stderr").read_text("utf-8")),
         (workdir / "stdout").read_bytes(),
         answered,
     )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def test_gunicorn_writes_json_lines_only(logged_run: Run) -> None:

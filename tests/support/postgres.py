@@ -19,11 +19,12 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+from tests.support.processes import free_port
 
 SUPERUSER = "ped"
 """The cluster's superuser; loopback connections are trusted (nothing leaves the machine)."""
@@ -51,12 +52,6 @@ def bin_dir() -> Path:
     return candidates[-1].parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class PostgresServer:
     """One cluster. ``start()`` creates it on first use; ``stop()`` shuts it down and keeps
     the files, so a test can stop the database and start it again; ``destroy()`` removes
@@ -64,7 +59,7 @@ class PostgresServer:
 
     def __init__(self, settings: Sequence[str] = FAST) -> None:
         self.bin = bin_dir()
-        self.port = _free_port()
+        self.port = free_port()
         self.settings = tuple(settings)
         self.directory = Path(tempfile.mkdtemp(prefix="ped-postgres-"))
         self.data = self.directory / "data"

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +25,7 @@ from flask.testing import FlaskClient
 
 from service import create_app
 from tests.conftest import FIXTURES, ROOT
+from tests.support.processes import free_port, stop_group
 
 TOKEN = "test-token-0123456789"  # noqa: S105 (a test credential)
 BIN = Path(sys.executable).parent
@@ -79,12 +78,6 @@ def writable_app(loaded_database: Path, tmp_path: Path) -> Flask:
     return make_app(copy)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -110,7 +103,7 @@ def live_site(loaded_database: Path, tmp_path_factory: pytest.TempPathFactory) -
     loaded store. Yields the site root (``http://127.0.0.1:PORT``)."""
     copy = tmp_path_factory.mktemp("live") / "store.sqlite3"
     shutil.copyfile(loaded_database, copy)
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "FLASK_DATABASE_URL": f"sqlite:///{copy}",
@@ -137,9 +130,4 @@ def live_site(loaded_database: Path, tmp_path_factory: pytest.TempPathFactory) -
             raise RuntimeError(f"{e}\n{log_path.read_text('utf-8', 'replace')[-4000:]}") from None
         yield f"http://127.0.0.1:{port}"
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_group(process, timeout=20)
