@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import postgres
 from tests.support.postgres import PostgresServer
 
 from .harness import (
@@ -119,12 +120,8 @@ def content(tmp_path: Path) -> Path:
 @pytest.fixture(scope="module")
 def server() -> Iterator[PostgresServer]:
     """A PostgreSQL server of this module's own, for stopping and starting."""
-    own = PostgresServer()
-    try:
-        own.start()
+    with postgres.running() as own:
         yield own
-    finally:
-        own.destroy()
 
 
 def running(server: PostgresServer) -> None:

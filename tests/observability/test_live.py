@@ -20,7 +20,7 @@ import pytest
 from service.observability.logs import json_formatter
 from tests.conftest import ROOT
 from tests.support.processes import free_port, stop_group
-from tests.support.servers import BIN, _wait_for
+from tests.support.servers import BIN, wait_for
 
 from .support import ACCESS_KEYS, BASE_KEYS, access_records, json_lines
 
@@ -90,7 +90,7 @@ def logged_run(loaded_database: Path, tmp_path_factory: pytest.TempPathFactory) 
         )
     answered = {}
     try:
-        _wait_for(f"http://127.0.0.1:{port}/healthz", process)
+        wait_for(f"http://127.0.0.1:{port}/healthz", process)
         for request_id, path in SENT.items():
             _, headers, _ = fetch(f"http://127.0.0.1:{port}{path}", **{"X-Request-Id": request_id})
             answered[request_id] = headers["X-Request-Id"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.postgres import PostgresServer
+from tests.support.postgres import PostgresServer, running
 
 BACKENDS = ("sqlite", "postgresql")
 _names = itertools.count()
@@ -22,12 +22,8 @@ _names = itertools.count()
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
-    server = PostgresServer()
-    try:
-        server.start()
+    with running() as server:
         yield server
-    finally:
-        server.destroy()
 
 
 def new_database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:

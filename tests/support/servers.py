@@ -78,7 +78,7 @@ def writable_app(loaded_database: Path, tmp_path: Path) -> Flask:
     return make_app(copy)
 
 
-def _wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+def wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -125,7 +125,7 @@ def live_site(loaded_database: Path, tmp_path_factory: pytest.TempPathFactory) -
         )
     try:
         try:
-            _wait_for(f"http://127.0.0.1:{port}/healthz", process)
+            wait_for(f"http://127.0.0.1:{port}/healthz", process)
         except RuntimeError as e:
             raise RuntimeError(f"{e}\n{log_path.read_text('utf-8', 'replace')[-4000:]}") from None
         yield f"http://127.0.0.1:{port}"
