@@ -54,6 +54,7 @@ class MoreInfo:
 class Bullet:
     text: str
     line: int
+    children: tuple[Bullet, ...] = ()  # bullets indented under this one
 
 
 @dataclass(frozen=True)
@@ -87,19 +88,23 @@ class Footer:
 class Page:
     title: str
     title_line: int
-    last_review: str | None  # text after "Last medical review:"; None when empty
+    last_review: str | None  # text after "Last medical review:"; None when empty or absent
+    review_line: int | None  # the "Last medical review:" line; None when the page has none
     intro: tuple[Block, ...]
     sections: tuple[Section, ...]  # therapy sections, page order
     reviewers: tuple[Bullet, ...]
     citations: tuple[Bullet, ...]
     disclaimer: tuple[Paragraph, ...]
     footer: Footer
+    disease_line: Paragraph | None = None  # older layout: the disease named under the title
+    breadcrumb: Paragraph | None = None  # older layout: "You are here: Home > …"
 
 
 # Parsing -------------------------------------------------------------------------------
 
 _HEADING_MAX = 80
 _REVIEW = re.compile(r"last medical review\s*:", re.IGNORECASE)
+_BREADCRUMB = re.compile(r"you are here\s*:", re.IGNORECASE)
 # "•" is a bullet with or without a space after it; "-" and "*" only with whitespace after,
 # so that "-5 °C" or "**Note**" stay prose.
 _BULLET = re.compile(r"(?:•|[-*](?=\s|\Z))(?P<text>.*)", re.DOTALL)
@@ -124,6 +129,7 @@ class _Line:
     number: int
     text: str  # stripped
     bullet: str | None  # text after the bullet marker, None for prose
+    indent: int = 0  # leading spaces (a tab counts 4)
 
 
 @dataclass(frozen=True)
@@ -156,7 +162,8 @@ def parse_page(text: str) -> Page:
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
     text = text.replace("\f", " ").replace("\v", " ")  # page breaks of text exports
     lines = [
-        _Line(n, s, _bullet_text(s)) for n, s in enumerate((x.strip() for x in text.split("\n")), 1)
+        _Line(n, x.strip(), _bullet_text(x.strip()), _indent(x))
+        for n, x in enumerate(text.split("\n"), 1)
     ]
     for line in lines:
         if "\x00" in line.text:
@@ -171,17 +178,28 @@ def parse_page(text: str) -> Page:
     title = filled[0]
     if _REVIEW.match(title.text):
         raise PageError(title.number, "no title line before the 'Last medical review:' line")
-    review = _REVIEW.match(filled[1].text) if len(filled) > 1 else None
-    if review is None:
-        where = filled[1].number if len(filled) > 1 else title.number + 1
-        raise PageError(where, "missing 'Last medical review:' line after the title")
-    review_line, last = filled[1], filled[-1]
-    if last is review_line or ("©" not in last.text and "|" not in last.text):
+    header = filled[1:4]
+    disease_line = breadcrumb = None
+    crumb = next((i for i, line in enumerate(header) if _BREADCRUMB.match(line.text)), None)
+    if crumb is not None:
+        # The older layout: title, the disease on a line of its own, then the breadcrumb.
+        if crumb != 1:
+            raise PageError(
+                header[crumb].number,
+                "older layout: expected the disease line between the title and 'You are here:'",
+            )
+        disease_line = Paragraph(header[0].text, header[0].number)
+        breadcrumb = Paragraph(header[1].text, header[1].number)
+        header = filled[3:4]
+    review_at = header[0] if header and _REVIEW.match(header[0].text) else None
+    body_from = review_at.number if review_at else (breadcrumb.line if breadcrumb else title.number)
+    last = filled[-1]
+    if last.number <= body_from or ("©" not in last.text and "|" not in last.text):
         raise PageError(
             last.number, "truncated page: no footer line (phone | site | © holder) at the end"
         )
 
-    opened = _sections(lines[review_line.number : last.number - 1], review_line.number + 1)
+    opened = _sections(lines[body_from : last.number - 1], body_from + 1)
     expert = _special(opened, "expert", last.number)
     disclaimer = _special(opened, "disclaimer", last.number)
     intro = _therapy_blocks(opened[0].raw)
@@ -189,18 +207,24 @@ def parse_page(text: str) -> Page:
         Section(o.heading, o.line, _therapy_blocks(o.raw)) for o in opened if o.kind == "therapy"
     )
     if not intro and not sections:
-        raise PageError(review_line.number + 1, "no intro or treatment sections on the page")
+        raise PageError(body_from + 1, "no intro or treatment sections on the page")
+    review = _REVIEW.match(review_at.text) if review_at else None
     reviewers, citations = _references(expert.raw)
     return Page(
         title=title.text,
         title_line=title.number,
-        last_review=filled[1].text[review.end() :].strip() or None,
+        last_review=(review_at.text[review.end() :].strip() or None)
+        if review_at and review
+        else None,
+        review_line=review_at.number if review_at else None,
         intro=intro,
         sections=sections,
         reviewers=reviewers,
         citations=citations,
         disclaimer=tuple(_disclaimer(disclaimer.raw)),
         footer=_footer(last),
+        disease_line=disease_line,
+        breadcrumb=breadcrumb,
     )
 
 
@@ -222,6 +246,11 @@ def _byte_line(data: bytes, offset: int) -> int:
     return data[:offset].replace(b"\r\n", b"\n").replace(b"\r", b"\n").count(b"\n") + 1
 
 
+def _indent(raw: str) -> int:
+    expanded = raw.replace("\t", "    ")
+    return len(expanded) - len(expanded.lstrip(" "))
+
+
 def _bullet_text(stripped: str) -> str | None:
     match = _BULLET.match(stripped)
     return None if match is None else match["text"].strip()
@@ -233,7 +262,9 @@ def _is_heading(chunk: list[_Line]) -> bool:
     if len(chunk) != 1 or chunk[0].bullet is not None:
         return False
     text = chunk[0].text
-    return len(text) <= _HEADING_MAX and not text.endswith((".", ":", "?", "!"))
+    # A heading may be a question ("What is targeted therapy?"); a lone short question is
+    # read as one.
+    return len(text) <= _HEADING_MAX and not text.endswith((".", ":", "!", ";", ","))
 
 
 def _chunks(lines: list[_Line]) -> Iterator[tuple[int, list[_Line]]]:
@@ -269,13 +300,35 @@ def _sections(body: list[_Line], first_line: int) -> list[_Open]:
             current = _Open(None, head.number, "therapy")
             opened.append(current)
         for is_bullet, group in groupby(chunk, key=lambda line: line.bullet is not None):
-            items = list(group)
+            items = [i for i in group if not is_bullet or i.bullet]  # an empty bullet says nothing
+            if is_bullet and not items:
+                continue
             if is_bullet:
-                bullets = tuple(Bullet(i.bullet or "", i.number) for i in items)
-                current.raw.append(BulletList(bullets, items[0].number))
+                bullets = _nest(items)
+                previous = current.raw[-1] if current.raw else None
+                if isinstance(previous, BulletList) and blanks and head is items[0]:
+                    # Lists separated only by blank lines are one list.
+                    current.raw[-1] = BulletList(previous.items + bullets, previous.line)
+                else:
+                    current.raw.append(BulletList(bullets, items[0].number))
             else:
                 current.raw.append(_Prose(" ".join(i.text for i in items), items[0].number))
     return opened
+
+
+def _nest(items: list[_Line]) -> tuple[Bullet, ...]:
+    """Bullets indented further than the one before them are its children, at any depth."""
+    bullets, _ = _level(items, 0, -1)
+    return bullets
+
+
+def _level(items: list[_Line], i: int, floor: int) -> tuple[tuple[Bullet, ...], int]:
+    out: list[Bullet] = []
+    while i < len(items) and items[i].indent > floor:
+        item = items[i]
+        children, i = _level(items, i + 1, item.indent)
+        out.append(Bullet(item.bullet or "", item.number, children))
+    return tuple(out), i
 
 
 def _special(opened: list[_Open], kind: _Kind, last_line: int) -> _Open:
