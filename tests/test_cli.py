@@ -172,11 +172,6 @@ def _without_review_line(data: bytes) -> bytes:
     return b"".join(line for line in lines if not line.startswith(b"Last medical review:"))
 
 
-def _first_filled_line_after_title(data: bytes) -> int:
-    filled = [n for n, line in enumerate(data.decode().split("\n"), 1) if line.strip()]
-    return filled[1]
-
-
 def _within_file_on_a_filled_line(data: bytes) -> Callable[[int], bool]:
     lines = data.decode().split("\n")
     return lambda n: 1 <= n <= len(lines) and bool(lines[n - 1].strip())
@@ -191,10 +186,7 @@ BAD_INPUTS: dict[str, BadInput] = {
     "invalid-utf8": BadInput(
         b"Some title\nLast medical review:\n\nA paragraph with \xff\xfe in it.\n", 4, "UTF-8"
     ),
-    "title-only": BadInput(b"Induction treatments for acute myeloid leukemia\n", 2, "review"),
-    "no-review-line": BadInput(
-        _without_review_line(_seed("all-induction.txt")), _first_filled_line_after_title, "review"
-    ),
+    "title-only": BadInput(b"Induction treatments for acute myeloid leukemia\n", 1, "truncated"),
     "nonexistent": BadInput(None, 0, "cannot read"),
 }
 TRUNCATED = ("all-induction.txt", "all-maintenance.txt")
@@ -291,3 +283,12 @@ def test_a_bad_canonical_base_is_one_configuration_line(tmp_path: Path) -> None:
     assert result.exit_code == 1 and result.stdout == ""
     assert result.stderr.startswith("configuration: canonical base must be")
     assert result.stderr.count("\n") == 1
+
+
+def test_a_page_without_its_review_line_maps_to_the_same_plan(app: Flask, tmp_path: Path) -> None:
+    page = tmp_path / "no-review.txt"
+    page.write_bytes(_without_review_line(_seed("all-induction.txt")))
+    result = run_map(app, str(page))
+    assert_success(result)
+    plan = json.loads(result.stdout)["entry"][0]["resource"]
+    assert plan["action"] == golden("all-induction")["entry"][0]["resource"]["action"]

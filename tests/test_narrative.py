@@ -25,10 +25,7 @@ PAYLOAD = '<script>alert(1)</script> and <b onclick="x">bold</b> & more'
 # (text on the seed page, the same text with PAYLOAD injected)
 INJECTIONS = (
     ("  • vincristine\n", f"  • vincristine {PAYLOAD}\n"),
-    (
-        "  • radiation therapy to the brain and spinal cord\n",
-        f"  • radiation therapy to the brain and spinal cord {PAYLOAD}\n",
-    ),
+    ("  • growth factors to help", f"  • growth factors {PAYLOAD} to help"),
     (
         "while limiting harm to normal cells.\n",
         f"while limiting harm to normal cells. Ask about {PAYLOAD} today.\n",
@@ -126,7 +123,8 @@ def test_injected_markup_is_text_in_the_plan_narrative(injected: MappedPage) -> 
 
 
 def test_injected_markup_is_text_in_the_activity_narrative(injected: MappedPage) -> None:
-    """The radiation bullet is a procedure: its words are the ActivityDefinition's code."""
+    """The growth-factors bullet names no coded concept: its words are the activity's code.
+    (A drug's or a procedure's activity is named from the tables, the same on every page.)"""
     shown = [
         r
         for r in injected.result.resources

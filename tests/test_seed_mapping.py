@@ -171,15 +171,21 @@ def test_schedules_routes_and_brands() -> None:
     weekly = _ad_of("all-maintenance", _action("all-maintenance", textEquivalent=(
         "methotrexate, often given weekly")))  # fmt: skip
     dosage = weekly["dosage"][0]
-    assert dosage["text"] == "often given weekly"
+    # The shared activity says how often in the tables' words; the page's "often" (not exact)
+    # is on the action that offers it, with the page's own words in its textEquivalent.
+    assert dosage["text"] == "weekly"
     assert dosage["timing"]["repeat"]["periodUnit"] == "wk"
-    assert dosage["timing"]["repeat"]["extension"][0]["valueBoolean"] is False
+    assert "extension" not in dosage["timing"]["repeat"]
+    offer = _action("all-maintenance", textEquivalent="methotrexate, often given weekly")
+    assert offer["timingTiming"]["repeat"]["extension"][0]["valueBoolean"] is False
     daily = _ad_of("all-maintenance", _action("all-maintenance", textEquivalent=(
         "mercaptopurine (Purinethol), often given daily")))  # fmt: skip
     assert daily["dosage"][0]["timing"]["repeat"]["periodUnit"] == "d"
-    assert daily["productReference"]["display"] == "mercaptopurine (Purinethol)"
+    # The brand is the page's word: it stays in the page's PlanDefinition; the Medication and
+    # the ActivityDefinition are named by what the drug is, the same on every page.
+    assert daily["productReference"]["display"] == "mercaptopurine"
     medication = _by_id("all-maintenance", "Medication", "mercaptopurine")
-    assert medication["code"]["text"] == "mercaptopurine (Purinethol)"
+    assert medication["code"]["text"] == "mercaptopurine"
     assert {"system": RXNORM, "code": "103", "display": "mercaptopurine"} in (
         medication["code"]["coding"]
     )

@@ -435,16 +435,27 @@ def test_first_bad_byte_wins() -> None:
     assert _read_error(b"T\n\x00\n\xc3").message == "binary content, not a text page"
 
 
-def test_missing_last_medical_review() -> None:
+def test_a_page_without_the_review_line_reads_the_same() -> None:
     lines = _lines("all-induction.txt")
     del lines[2]
-    error = _error("\n".join(lines))
-    assert error.line == 4  # the intro paragraph, where the review line should have been
-    assert "Last medical review:" in error.message
+    page = parse_page("\n".join(lines))
+    seed = _page("all-induction.txt")
+    assert (page.review_line, page.last_review, seed.review_line) == (None, None, 3)
+    assert [s.heading for s in page.sections] == [s.heading for s in seed.sections]
+    assert [b.text for b in page.intro] == [b.text for b in seed.intro]
+
+
+def test_a_dated_review_line_keeps_its_date() -> None:
+    text = _text("all-induction.txt").replace(
+        "Last medical review:", "Last medical review: March 2024"
+    )
+    page = parse_page(text)
+    assert (page.review_line, page.last_review) == (3, "March 2024")
 
 
 def test_title_only() -> None:
-    assert _error("\n\nJust a title\n").line == 4
+    error = _error("\n\nJust a title\n")
+    assert (error.line, "truncated page" in error.message) == (3, True)
 
 
 def test_no_title_before_review_line() -> None:

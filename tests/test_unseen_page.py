@@ -2,8 +2,9 @@
 
 It mixes headings the cues know (Chemotherapy, Targeted therapy, Supportive therapy) with
 headings they do not (Immunotherapy, Stem cell transplant), and drugs the terminology tables
-know (cytarabine, daunorubicin) with drugs they do not (idarubicin, midostaurin, gemtuzumab
-ozogamicin). Apart from the family's fixed phrases, its wording is new.
+know (cytarabine, daunorubicin, idarubicin, gemtuzumab ozogamicin) with a drug they do not
+(quizartinib, which only the packaged drug dictionary knows). Apart from the family's fixed
+phrases, its wording is new.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ These drugs block signals that help the leukemia cells grow.
 
 Targeted therapy for AML may include:
 
-  • midostaurin (Rydapt)
+  • quizartinib (Vanflyta)
 
 Immunotherapy
 
@@ -113,12 +114,9 @@ HEADINGS = (
     "Supportive therapy",
 )
 UNKNOWN_HEADINGS = ("Immunotherapy", "Stem cell transplant")
-# name as the page writes it -> the Medication's code.text
-UNKNOWN_DRUGS = {
-    "idarubicin": "idarubicin (Idamycin)",
-    "midostaurin": "midostaurin (Rydapt)",
-    "gemtuzumab ozogamicin": "gemtuzumab ozogamicin (Mylotarg)",
-}
+# name as the page writes it -> (its brand on the page, the Medication's code.text: the
+# generic name, the same on every page; the brand stays in the page's PlanDefinition)
+UNKNOWN_DRUGS = {"quizartinib": ("Vanflyta", "quizartinib")}
 
 Resource = dict[str, Any]
 
@@ -169,11 +167,10 @@ def r4_results(mapped: MappedPage) -> list[R4Result]:
 
 def test_the_unknown_drugs_are_really_unknown_to_the_tables() -> None:
     terms = load_terminology()
-    for name, display in UNKNOWN_DRUGS.items():
-        brand = display.removeprefix(f"{name} (").removesuffix(")")
+    for name, (brand, _) in UNKNOWN_DRUGS.items():
         assert terms.drug(name) is None, f"{name} is in drugs.yaml: pick another drug"
         assert terms.drug_by_brand(brand) is None, f"{brand} is in drugs.yaml: pick another"
-        assert not terms.find(display), f"the tables know words of {display!r}"
+        assert not terms.find(f"{name} ({brand})"), f"the tables know words of {name}"
     assert terms.drug("cytarabine") is not None
 
 
@@ -198,7 +195,10 @@ def test_every_resource_passes_the_independent_r4_validator(r4_results: list[R4R
 def test_unknown_drug_is_a_text_only_medication_and_a_warning(
     mapped: MappedPage, name: str
 ) -> None:
-    code = medication(mapped, UNKNOWN_DRUGS[name])["code"]
+    brand, text = UNKNOWN_DRUGS[name]
+    code = medication(mapped, text)["code"]
+    pd = json.dumps(plan_definition(mapped))
+    assert f"{name} ({brand})" in pd, "the page's brand stays in its PlanDefinition"
 
     assert "coding" not in code, f"{name} is not in the tables, yet has codings {code}"
     warnings = [w for w in mapped.result.warnings if f"drug {name!r}" in w]
@@ -260,14 +260,14 @@ def test_cli_maps_the_page_and_reports_warnings_on_stderr(
 @pytest.mark.parametrize(
     ("bullet", "name"),
     [
-        ("cytarabine and idarubicin (Idamycin)", "idarubicin"),
-        ("midostaurin (Rydapt), given with chemotherapy", "midostaurin"),
+        ("cytarabine and glasdegib (Daurismo)", "glasdegib"),
+        ("quizartinib (Vanflyta), given with chemotherapy", "quizartinib"),
     ],
 )
 def test_unknown_drug_beside_a_known_term_is_not_dropped(bullet: str, name: str) -> None:
     chemotherapy = "  • cytarabine, often given daily\n  • idarubicin (Idamycin) or daunorubicin\n"
     page = AML_INDUCTION.replace(chemotherapy, f"  • {bullet}\n  • daunorubicin\n")
-    page = page.replace("  • midostaurin (Rydapt)\n", "  • a drug that blocks FLT3\n")
+    page = page.replace("  • quizartinib (Vanflyta)\n", "  • a drug that blocks FLT3\n")
     assert page.count(name) == 1, "the variant names the drug in that one bullet only"
 
     result = map_page(page.encode("utf-8")).result

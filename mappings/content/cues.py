@@ -28,13 +28,22 @@ def _re(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)
 
 
+# "most common" and "often" say how often, never "all" or "required" by themselves; only a
+# combination (singular: "the drug combination … includes:") is given whole. "The most common
+# combinations are:" lists alternatives, one combination a bullet.
 GROUP_CUES: tuple[GroupCue, ...] = (
     GroupCue(_re(r"\bone or more of the following\b"), "one-or-more", None, None, True),
-    GroupCue(_re(r"\bmost common\b"), "all", None, "yes", True),
+    GroupCue(
+        _re(r"\b(?:one|either) of (?:the following|these)\b"), "exactly-one", None, None, True
+    ),
+    GroupCue(_re(r"\bcombinations\b"), "any", None, None, True),
+    GroupCue(_re(r"\bcombination\b"), "all", None, "yes", True),
+    GroupCue(_re(r"\bmost common\b"), "any", None, "yes", True),
     GroupCue(_re(r"\bmay be added\b"), "any", "could", "no", False),
     GroupCue(_re(r"\bmay include\b"), "any", "could", "no", False),
     GroupCue(_re(r"\bincluding\b"), "any", "could", "no", False),
     GroupCue(_re(r"\bmay be offered\b"), "any", "could", "no", False),
+    GroupCue(_re(r"\bsuch as\b|\bfor example\b|\binclude\b"), "any", None, None, False),
 )
 DEFAULT_GROUP = GroupCue(_re(r"$^"), "any", None, None, True)
 
@@ -55,8 +64,40 @@ SECTION_KINDS: tuple[tuple[str, str], ...] = (
     ("radiation", "radiation"),
     ("supportive", "supportive"),
     ("clinical trial", "clinical-trials"),
+    ("stem cell transplant", "stem-cell-transplant"),
+    ("hormone therapy", "hormone-therapy"),
+    ("immunotherapy", "immunotherapy"),
+    ("surgery", "surgery"),
+    ("side effect", "side-effects"),
 )
-DRUG_SECTIONS = frozenset({"chemotherapy", "targeted-therapy"})
+DRUG_SECTIONS = frozenset({"chemotherapy", "targeted-therapy", "hormone-therapy", "immunotherapy"})
+# Kinds that open a new top-level section even after a heading with sub-headings.
+TOP_LEVEL_KINDS = frozenset(
+    {
+        "cns",
+        "targeted-therapy",
+        "chemotherapy",
+        "radiation",
+        "supportive",
+        "clinical-trials",
+        "stem-cell-transplant",
+        "hormone-therapy",
+        "immunotherapy",
+        "surgery",
+    }
+)
+# Sections whose lists are lists of treatments even when no lexicon knows an item.
+TREATMENT_SECTIONS = DRUG_SECTIONS | {"cns", "supportive", "radiation", "stem-cell-transplant"}
+# A list introduced by these words is not a list of treatments: it stays text.
+NOT_TREATMENTS = _re(
+    r"\bside effects?\b|\btests?\b|\bsymptoms?\b|\bsigns?\b|\bquestions?\b|\bask\b|"
+    r"\bmeans?\b"
+)
+# Words of a bullet that make its nested bullets one combination.
+COMBINATION = _re(
+    r"\bcombination\b|\btogether\b|\bcombined\b|\bwhich (?:includes?|is|are)\b|"
+    r"\bmade up of\b|\bconsists? of\b"
+)
 
 URGENCY_CUES: tuple[tuple[re.Pattern[str], Priority], ...] = (
     (_re(r"\bas soon as possible\b"), "asap"),
@@ -76,7 +117,15 @@ GOAL = (
     _re(r"^The goal of .+? is to (?P<statement>.+?)\.$"),
     _re(r"^.+? is given to (?P<statement>.+?)\.$"),
 )
-TITLE = _re(r"^(?P<phase>.+?) treatments? for (?P<disease>.+)$")
+# Title shapes of the family, most specific first: "Induction treatments for ALL" (topic
+# Induction), "Treatments for multiple myeloma", "Chemotherapy for CLL", "Treating CML".
+TITLES: tuple[re.Pattern[str], ...] = (
+    _re(r"^(?P<topic>treatments?|treatment options) for (?P<disease>.+)$"),
+    _re(r"^(?P<topic>.+?) treatments? for (?P<disease>.+)$"),
+    _re(r"^(?P<topic>[^,:]+?) for (?P<disease>.+)$"),
+    _re(r"^(?P<topic>treating) (?P<disease>.+)$"),
+    _re(r"^(?P<disease>.+?) (?P<topic>treatments?)$"),
+)
 
 NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
 _NUMBER = r"(?:a|an|one|two|three|four|five|six|\d+)"
@@ -102,19 +151,6 @@ DOSE = _re(r"\b(?P<dose>high|low)-dose\b")
 BRAND = re.compile(r"^\s*\((?P<brand>[A-Z][\w-]*(?: [A-Z][\w-]*)*)\)")
 SUCH_AS = _re(r"^(?P<head>.+?)\s+such as\s+(?P<list>.+)$")
 CARRIER = _re(r"^(?P<carrier>[^,]+?)\s+with\s+(?P<list>.+)$")
-# A drug the tables do not know, named in a list of drugs: "idarubicin (Zavedos)".
-UNKNOWN_DRUG = re.compile(
-    r"^(?:(?:high|low)-dose )?(?P<name>[a-z][a-z0-9-]*(?: [a-z][a-z0-9-]*){0,2})"
-    r"(?: \((?P<brand>[A-Z][\w-]*(?: [\w-]+)*)\))?$"
-)
-# The same, named in a sentence: "a drug called blinatumomab (Blincyto)".
-UNKNOWN_DRUG_IN_PROSE = re.compile(
-    r"\b(?:drug|called)\s+(?P<name>[a-z][a-z0-9-]+)(?:\s+\((?P<brand>[A-Z][\w-]*)\))?"
-)
-NOT_A_DRUG_NAME = frozenset(
-    "a an the another other similar drug drugs therapy therapies treatment treatments "
-    "and or with to of for as such called".split()
-)
 OFFERED = _re(r"\bmay be offered\b")
 # Countries a page may name as where its content applies. No verified code exists in the
 # terminology tables for any of them, so the output carries the name as text only.

@@ -45,15 +45,29 @@ class Schedule:
 
 @dataclass(frozen=True)
 class DrugRef:
+    """A drug as the page names it. Identity comes from what it is: ``drug`` (a terminology
+    key) or, for a drug the tables do not code, ``concept`` and ``generic`` from the drug
+    dictionary; the page's own words (name, brands, other names) travel beside it."""
+
     name: str  # as the page writes it
-    brand: str | None
     drug: str | None  # terminology key; None = not in the tables
+    brands: tuple[str, ...] = ()  # as the page gives them ("Nipent")
+    other_names: tuple[str, ...] = ()  # "VP-16", "deoxycoformycin"
+    concept: str | None = None  # identity of a drug the tables do not code
+    generic: str | None = None  # its generic name (the drug dictionary's)
+    formulation: str | None = None  # "liposomal doxorubicin": a product of its own
 
 
 @dataclass(frozen=True)
 class ClassRef:
     text: str  # "a similar anthracycline drug", "another TKI", "steroids"
     drug_class: str | None
+
+
+@dataclass(frozen=True)
+class Condition:
+    text: str  # "if the leukemia cells have the Philadelphia chromosome"
+    sentence: str
 
 
 @dataclass(frozen=True)
@@ -87,6 +101,9 @@ class Option:
     exhaustive: bool = True
     purpose: str | None = None  # "to prevent or fight infections"
     as_needed: bool = False
+    regimen: str | None = None  # "R-CHOP": the named combination the choices make up
+    frequency: str | None = None  # "most common", "often": how often, never how strongly
+    condition: Condition | None = None  # the sentence's own condition, for this option only
 
 
 @dataclass(frozen=True)
@@ -114,12 +131,6 @@ class Step:
 
 
 @dataclass(frozen=True)
-class Condition:
-    text: str  # "if the leukemia cells have the Philadelphia chromosome"
-    sentence: str
-
-
-@dataclass(frozen=True)
 class Section:
     heading: str | None  # as on the page; None where the page lost its heading
     title: str | None  # heading, or the topic the section's first sentence opens with
@@ -135,6 +146,7 @@ class Section:
     steps: tuple[Step, ...]
     more_info: tuple[str, ...]
     procedure: str | None  # terminology key for the section's therapy, when known
+    parent: int | None = None  # index of the section this one is a sub-heading of
 
 
 @dataclass(frozen=True)
@@ -190,3 +202,5 @@ class PhaseContent:
     copyright: Copyright | None
     phone: str | None
     site: str | None
+    topic: str | None = None  # what the title says the page is about ("Chemotherapy")
+    warnings: tuple[str, ...] = ()  # "line N: …": what could not be read, and why

@@ -14,7 +14,9 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_lo
 
 from . import model
 
-FORMAT = "ped-content/1"  # bumped when the middle format changes incompatibly
+FORMAT = "ped-content/2"  # bumped when the middle format changes incompatibly
+# Older documents this version still reads, upgraded on load (``_upgrade``).
+READS = ("ped-content/1", FORMAT)
 
 
 def _one_of(literal: Any) -> validate.OneOf:
@@ -70,8 +72,12 @@ class ScheduleSchema(_Frozen):
 class DrugRefSchema(_Frozen):
     model_class = model.DrugRef
     name = _text(required=True)
-    brand = _optional_text()
     drug = _optional_text()
+    brands = _texts()
+    other_names = _texts()
+    concept = _optional_text()
+    generic = _optional_text()
+    formulation = _optional_text()
 
 
 class ClassRefSchema(_Frozen):
@@ -106,6 +112,9 @@ class OptionSchema(_Frozen):
     exhaustive = fields.Boolean(load_default=True)
     purpose = _optional_text()
     as_needed = fields.Boolean(load_default=False)
+    regimen = _optional_text()
+    frequency = _optional_text()
+    condition = fields.Nested(lambda: ConditionSchema(), load_default=None, allow_none=True)
 
 
 class OptionGroupSchema(_Frozen):
@@ -147,6 +156,7 @@ class SectionSchema(_Frozen):
     steps = fields.List(fields.Nested(StepSchema), load_default=list)
     more_info = _texts()
     procedure = _optional_text()
+    parent = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
 
 
 class GoalSchema(_Frozen):
@@ -202,6 +212,8 @@ class PhaseContentSchema(_Frozen):
     copyright = fields.Nested(CopyrightSchema, load_default=None, allow_none=True)
     phone = _optional_text()
     site = _optional_text()
+    topic = _optional_text()
+    warnings = _texts()
 
 
 class DocumentSchema(Schema):
@@ -210,7 +222,7 @@ class DocumentSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    format = fields.String(required=True, validate=validate.Equal(FORMAT))
+    format = fields.String(required=True, validate=validate.OneOf(READS))
     content = fields.Nested(PhaseContentSchema, required=True)
 
 
@@ -236,9 +248,28 @@ def dump(content: model.PhaseContent) -> dict[str, Any]:
     return {"format": FORMAT, "content": PhaseContentSchema().dump(content)}
 
 
+def _upgrade(data: Any) -> Any:
+    """ped-content/1 had one ``brand`` per drug; it reads as a list of one."""
+    if not isinstance(data, dict) or data.get("format") != "ped-content/1":
+        return data
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            out = {k: walk(v) for k, v in value.items()}
+            if "name" in out and "brand" in out and "drug" in out:
+                brand = out.pop("brand")
+                out["brands"] = [brand] if brand else []
+            return out
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return value
+
+    return walk(data)
+
+
 def load(data: Any) -> model.PhaseContent:
     try:
-        loaded = DocumentSchema().load(data)
+        loaded = DocumentSchema().load(_upgrade(data))
     except ValidationError as e:
         raise ContentError(e.messages) from e
     content: model.PhaseContent = loaded["content"]

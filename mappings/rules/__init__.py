@@ -68,15 +68,12 @@ def map_content(
     resources = tuple(r for rule in RULES for r in rule(content, catalogue, config, terms))
     for resource in resources:
         fhir.validate(resource)
-    warnings = tuple(
+    unknown = tuple(
         f"line {line}: drug {ref.name!r} is not in the terminology tables; "
         "its Medication has text only"
         for ref, line in catalogue.unknown_drugs
     )
-    if content.disease is not None and content.disease.key is None:
-        warnings += (
-            f"disease {content.disease.text!r} is not in the terminology tables; text only",
-        )
+    warnings = tuple(dict.fromkeys((*content.warnings, *unknown)))
     return MappingResult(resources=resources, warnings=warnings)
 
 

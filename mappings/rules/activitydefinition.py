@@ -38,15 +38,42 @@ def timing(frequency: int, period: int, unit: str, approximate: bool) -> dict[st
     return {"repeat": repeat}
 
 
-def activity_title(activity: Activity) -> str:
-    """Words from the page and the tables only: "methotrexate, high-dose, intravenously"."""
+# Schedule words by UCUM unit: the activity says how often in the tables' words, the same on
+# every page; the page's own words ("often given weekly") stay in its PlanDefinition.
+SCHEDULE_WORDS = {"d": "daily", "wk": "weekly", "mo": "monthly", "a": "yearly"}
+
+
+def _what(activity: Activity, terms: Terminology) -> str:
+    """What the activity gives, named by what it is: the drug's generic name, a coded class's
+    or procedure's table name, else the page's words (whose slug is then the id)."""
     choice = activity.choice
     if activity.drug is not None:
-        head = drug_display(activity.drug)
-    else:
-        head = choice.drug_class.text if choice.drug_class else choice.text
-    extras = [choice.dose, choice.route_text, activity.schedule.text if activity.schedule else None]
-    words = [head, *(e for e in extras if e and e not in head)]
+        return drug_display(activity.drug)
+    if choice.drug_class is not None:
+        known = terms.drug_class_by_key(choice.drug_class.drug_class or "")
+        return known.name if known else choice.drug_class.text
+    if choice.procedure is not None:
+        procedure = terms.procedure_by_key(choice.procedure)
+        return procedure.name if procedure else choice.text
+    return choice.text
+
+
+def _how(activity: Activity, terms: Terminology) -> list[str]:
+    choice, schedule = activity.choice, activity.schedule
+    route = terms.route_by_key(choice.route) if choice.route else None
+    words = [
+        choice.dose,
+        route.name if route else None,
+        SCHEDULE_WORDS.get(schedule.unit, schedule.unit) if schedule else None,
+    ]
+    return [w for w in words if w]
+
+
+def activity_title(activity: Activity, terms: Terminology) -> str:
+    """ "methotrexate, high-dose, intravenous": identity words only (tables and the id's parts),
+    so one activity reads the same from every page that offers it."""
+    head = _what(activity, terms)
+    words = [head, *(w for w in _how(activity, terms) if w not in head)]
     if activity.as_needed:
         words.append("as needed")
     return ", ".join(words)
@@ -54,17 +81,17 @@ def activity_title(activity: Activity) -> str:
 
 def _dosage(activity: Activity, terms: Terminology) -> dict[str, Any] | None:
     choice, schedule = activity.choice, activity.schedule
-    words = [w for w in (choice.dose, choice.route_text, schedule.text if schedule else None) if w]
+    words = _how(activity, terms)
     if not words:
         return None
     dosage: dict[str, Any] = {"text": ", ".join(words)}
     if schedule is not None:
-        dosage["timing"] = timing(
-            schedule.frequency, schedule.period, schedule.unit, schedule.approximate
-        )
+        # Whether the page says "often" is page wording: the action that offers the activity
+        # carries it (``timing-exact``), the shared activity carries the schedule only.
+        dosage["timing"] = timing(schedule.frequency, schedule.period, schedule.unit, False)
     route = terms.route_by_key(choice.route) if choice.route else None
     if route is not None:
-        dosage["route"] = codeable(route.codings, choice.route_text or route.name)
+        dosage["route"] = codeable(route.codings, route.name)
     return dosage
 
 
@@ -72,7 +99,7 @@ def build_activity_definition(
     activity: Activity, config: MappingConfig, terms: Terminology
 ) -> dict[str, Any]:
     choice = activity.choice
-    title = activity_title(activity)
+    title = activity_title(activity, terms)
     ad: dict[str, Any] = {
         "resourceType": "ActivityDefinition",
         "id": activity.id,
@@ -96,12 +123,12 @@ def build_activity_definition(
         ad["intent"] = "proposal"
         known = terms.drug_class_by_key(choice.drug_class.drug_class or "")
         codings = (known.coding,) if known and known.coding else ()
-        ad["productCodeableConcept"] = codeable(codings, choice.drug_class.text)
+        ad["productCodeableConcept"] = codeable(codings, _what(activity, terms))
     elif choice.procedure is not None:
         procedure = terms.procedure_by_key(choice.procedure)
         ad["kind"] = "ServiceRequest"
         ad["intent"] = "proposal"
-        ad["code"] = codeable(procedure.codings if procedure else (), choice.text)
+        ad["code"] = codeable(procedure.codings if procedure else (), _what(activity, terms))
     else:
         ad["code"] = {"text": choice.text}
 

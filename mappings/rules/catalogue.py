@@ -18,9 +18,13 @@ from .ids import slug
 
 @dataclass(frozen=True)
 class DrugEntry:
+    """A Medication to be: identity and name from what the drug is (a table entry, or the drug
+    dictionary's generic name), never from one page's wording, so that two pages naming it
+    differently ("rituximab (Rituxan)", "rituximab") give the same resource. The brands a page
+    gives stay in that page's PlanDefinition, in its own words."""
+
     id: str
     name: str
-    brands: tuple[str, ...]
     known: Drug | None
 
 
@@ -72,8 +76,9 @@ def _schedule_for(content: PhaseContent, path: tuple[int, ...], choice: Choice) 
 def _drug_entry(ref: DrugRef, terms: Terminology) -> DrugEntry:
     known = terms.drug_by_key(ref.drug) if ref.drug else None
     if known is not None:
-        return DrugEntry(known.key, known.name, tuple(b.name for b in known.brands), known)
-    return DrugEntry(slug(ref.name), ref.name, (ref.brand,) if ref.brand else (), None)
+        return DrugEntry(known.key, known.name, known)
+    name = ref.formulation or ref.generic or ref.name
+    return DrugEntry(ref.concept or slug(name), name, None)
 
 
 def _activity_id(

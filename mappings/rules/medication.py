@@ -2,8 +2,9 @@
 
 R4 Medication is not a canonical resource; the CRMI MedicationDefinition extensions give
 it a url and version so packages can carry it. Brand names have no Medication element, so
-they ride in ``code.text`` ("mercaptopurine (Purinethol)") for displays. A drug the tables do
-not know still becomes a Medication, with text only.
+they stay in the PlanDefinition's words of the page that gives them; ``code.text`` is the
+generic name, the same on every page. A drug the tables do not know still becomes a
+Medication, with text only (its generic name from the drug dictionary).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from .vocabulary import ARTIFACT_URL, ARTIFACT_VERSION
 
 
 def drug_display(drug: DrugEntry) -> str:
-    return f"{drug.name} ({', '.join(drug.brands)})" if drug.brands else drug.name
+    return drug.name
 
 
 def build_medication(drug: DrugEntry, config: MappingConfig) -> dict[str, Any]:

@@ -66,10 +66,18 @@ class _ActionBuilder:
     ) -> dict[str, Any]:
         """A bullet: a single activity, or a logical group of its alternatives."""
         if len(option.choices) == 1:
+            activity = self.catalogue.activity((*path, 0))
+            schedule = activity.schedule
             choice_action: dict[str, Any] = {
-                "id": self.ids(self.catalogue.activity((*path, 0)).id),
+                "id": self.ids(activity.id),
                 "textEquivalent": option.text,
                 **extra,
+                # The page's own wording of the schedule ("often given weekly": not exact).
+                "timingTiming": timing(
+                    schedule.frequency, schedule.period, schedule.unit, schedule.approximate
+                )
+                if schedule is not None and schedule.approximate
+                else None,
                 "definitionCanonical": self._definition((*path, 0)),
             }
             if option.purpose:

@@ -180,7 +180,7 @@ def test_phase_facts_come_from_goal_and_timing(client: FlaskClient) -> None:
 def test_conditions_and_order_are_shown_where_the_plan_has_them(client: FlaskClient) -> None:
     text = _text(client.get("/education/PlanDefinition/all-induction").data)
     assert "When this applies: if the leukemia cells have the Philadelphia chromosome" in text
-    assert "Order: after imatinib (Gleevec)" in text
+    assert "Order: after imatinib" in text
 
 
 def test_the_drug_page_lists_every_phase_and_activity_that_gives_it(client: FlaskClient) -> None:
