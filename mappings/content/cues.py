@@ -58,6 +58,9 @@ REQUIRED_CUES: tuple[tuple[re.Pattern[str], Required], ...] = (
 
 # Section headings (or, where a heading was lost, the words a section opens with).
 SECTION_KINDS: tuple[tuple[str, str], ...] = (
+    # First: "Side effects of hormone therapy" is about side effects, not a treatment.
+    ("side effect", "side-effects"),
+    ("tests", "tests"),
     ("central nervous system", "cns"),
     ("targeted therapy", "targeted-therapy"),
     ("chemotherapy", "chemotherapy"),
@@ -68,7 +71,6 @@ SECTION_KINDS: tuple[tuple[str, str], ...] = (
     ("hormone therapy", "hormone-therapy"),
     ("immunotherapy", "immunotherapy"),
     ("surgery", "surgery"),
-    ("side effect", "side-effects"),
 )
 DRUG_SECTIONS = frozenset({"chemotherapy", "targeted-therapy", "hormone-therapy", "immunotherapy"})
 # Kinds that open a new top-level section even after a heading with sub-headings.
@@ -81,6 +83,8 @@ TOP_LEVEL_KINDS = frozenset(
         "supportive",
         "clinical-trials",
         "stem-cell-transplant",
+        "side-effects",
+        "tests",
         "hormone-therapy",
         "immunotherapy",
         "surgery",
@@ -88,6 +92,8 @@ TOP_LEVEL_KINDS = frozenset(
 )
 # Sections whose lists are lists of treatments even when no lexicon knows an item.
 TREATMENT_SECTIONS = DRUG_SECTIONS | {"cns", "supportive", "radiation", "stem-cell-transplant"}
+# Sections whose lists are never treatments (side effects, tests): they stay text.
+NOT_TREATMENT_SECTIONS = frozenset({"side-effects", "tests", "clinical-trials"})
 # A list introduced by these words is not a list of treatments: it stays text.
 NOT_TREATMENTS = _re(
     r"\bside effects?\b|\btests?\b|\bsymptoms?\b|\bsigns?\b|\bquestions?\b|\bask\b|"

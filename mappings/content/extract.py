@@ -96,6 +96,16 @@ class _Record:
     ) -> None:
         self.statements.append(Statement(line, text, where, became, reason))
 
+    def annotate(self, line: int, text: str, became: str) -> None:
+        """Say more of a statement already recorded (a sentence that is text and also the
+        section's condition)."""
+        for n in range(len(self.statements) - 1, -1, -1):
+            s = self.statements[n]
+            if s.line == line and s.text == text:
+                self.statements[n] = replace(s, became=f"{became}; {s.became}", reason=None)
+                return
+        self.said(line, text, "section", became)
+
     def warn(self, line: int, message: str) -> None:
         text = f"line {line}: {message}"
         if text not in self._seen_warnings:
@@ -152,9 +162,64 @@ def read(page: source.Page, terms: Terminology | None = None) -> Reading:
         site=page.footer.site,
         topic=topic,
     )
+    _record_header(page, content, record)
     _settle_accounts(content, record)
     content = replace(content, warnings=tuple(record.warnings))
-    return Reading(content, record.statements, record.accounts)
+    return Reading(content, _in_page_order(page, record.statements), record.accounts)
+
+
+def _in_page_order(page: source.Page, statements: list[Statement]) -> list[Statement]:
+    """By line, and within a paragraph by where the sentence stands in it."""
+    paragraphs: dict[int, str] = {}
+    for block in [*page.intro, *(b for s in page.sections for b in s.blocks)]:
+        for line, text in _block_texts(block):
+            paragraphs.setdefault(line, text)
+
+    def key(s: Statement) -> tuple[int, int]:
+        return s.line, max(paragraphs.get(s.line, "").find(s.text), 0)
+
+    return sorted(statements, key=key)
+
+
+def _record_header(page: source.Page, content: PhaseContent, record: _Record) -> None:
+    """What became of the parts of the page that are not treatment sections."""
+    record.said(page.title_line, page.title, "title", "title, name and id")
+    if page.review_line is not None:
+        record.said(
+            page.review_line,
+            f"Last medical review: {page.last_review or ''}".strip(),
+            "header",
+            "read; no date is emitted (the page gives none)" if not page.last_review else "read",
+        )
+    for crumb in (page.disease_line, page.breadcrumb):
+        if crumb is not None:
+            record.said(crumb.line, crumb.text, "header", "older layout: read for the disease")
+    for block in page.intro:
+        for line, paragraph in _block_texts(block):
+            for sentence in _sentences(paragraph):
+                record.said(line, sentence, "intro", _intro_role(sentence, content))
+    for b in page.reviewers:
+        record.said(b.line, b.text, "references", "reviewer")
+    for b in page.citations:
+        record.said(b.line, b.text, "references", "citation (relatedArtifact)")
+    for p in page.disclaimer:
+        record.said(p.line, p.text, "disclaimer", "disclaimer extension")
+    record.said(page.footer.line, "footer", "footer", "publisher, contact, copyright")
+
+
+def _intro_role(sentence: str, content: PhaseContent) -> str:
+    roles = ["description"]
+    if content.goal and content.goal.sentence == sentence:
+        roles.append("goal and purpose")
+    if content.duration and content.duration.text in sentence:
+        roles.append(f"duration ({content.duration.text})")
+    if content.urgency and content.urgency.sentence == sentence:
+        roles.append(f"priority {content.urgency.priority}")
+    if sentence in content.usage:
+        roles.append("usage")
+    if any(alias in sentence for alias in content.aliases):
+        roles.append("subtitle (also called)")
+    return ", ".join(roles)
 
 
 def _texts(blocks: Iterable[source.Block]) -> Iterable[str]:
@@ -450,11 +515,20 @@ def _section(section: source.Section, lex: Lexicon, record: _Record) -> Section:
             rest.append(sentence)
             if condition is None and (found_condition := _section_condition(sentence, title, lex)):
                 condition = found_condition
-                record.said(line, sentence, where, "condition of the section, and text")
+                record.annotate(line, sentence, f"condition of the section ({condition.text})")
         if rest:
             kept.append(" ".join(rest))
 
     required, wording = _required(paragraphs)
+    if wording is not None:
+        for line, paragraph in prose:
+            for sentence in _sentences(paragraph):
+                if wording.lower() in sentence.lower():
+                    record.annotate(line, sentence, f"section {required} ({wording})")
+                    break
+            else:
+                continue
+            break
     return Section(
         heading=section.heading,
         title=title,
@@ -862,7 +936,8 @@ def _group(
     items = list(_bullets(bullets.items))
     mentions = {b.line: lex.find(b.text) for b in items}
     treats = any(m.kind in _OFFERABLE for found in mentions.values() for m in found)
-    if cues.NOT_TREATMENTS.search(lead_text) or not (treats or kind in cues.TREATMENT_SECTIONS):
+    not_treatments = kind in cues.NOT_TREATMENT_SECTIONS or cues.NOT_TREATMENTS.search(lead_text)
+    if not_treatments or not (treats or kind in cues.TREATMENT_SECTIONS):
         reason = "the list is not a list of treatments"
         if lead is not None:
             record.said(lead.line, lead.text, where, "text (list lead)", reason)
@@ -1015,8 +1090,8 @@ def _option(
     drug_class = None
     exhaustive = True
     such_as = cues.SUCH_AS.match(rest)
-    if such_as and len(_split(such_as["head"])) == 1 and "," not in such_as["head"]:
-        head = such_as["head"]
+    head = such_as["head"].rstrip(" ,") if such_as else ""
+    if such_as and len(_split(head)) == 1 and "," not in head:
         found = [x for x in terms.find(head) if x.kind == "drug-class"]
         drug_class = ClassRef(head, found[0].key if found else None)
         exhaustive, rest = False, such_as["list"]

@@ -41,6 +41,20 @@ def _drop_none(value: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in value.items() if v not in (None, [], "")}
 
 
+def _with_condition(action: dict[str, Any], option: Option) -> dict[str, Any]:
+    """The option's own condition ("if someone cannot cope with …"): it applies to this
+    option only, never to its section."""
+    if option.condition is None:
+        return action
+    words = option.condition.text
+    condition = {"kind": "applicability", "expression": _expression(_without_if(words))}
+    return {**action, "condition": [*action.get("condition", []), condition]}
+
+
+def _without_if(words: str) -> str:
+    return words[3:] if words.lower().startswith("if ") else words
+
+
 def _expression(words: str) -> dict[str, Any]:
     """A condition in the page's words. The CQL identifier names the predicate; no logic
     is claimed, so nothing is invented."""
@@ -82,7 +96,7 @@ class _ActionBuilder:
             }
             if option.purpose:
                 choice_action["reason"] = [{"text": option.purpose}]
-            return _drop_none(choice_action)
+            return _drop_none(_with_condition(choice_action, option))
         children = [
             {
                 "id": self.ids(self.catalogue.activity((*path, c)).id),
@@ -108,6 +122,7 @@ class _ActionBuilder:
             "selectionBehavior": option.selection,
             "action": children,
         }
+        group = _with_condition(group, option)
         if option.drug_class is not None:
             known = self.terms.drug_class_by_key(option.drug_class.drug_class or "")
             codings = (known.coding,) if known and known.coding else ()
@@ -167,7 +182,7 @@ class _ActionBuilder:
             "condition": [
                 {
                     "kind": "applicability",
-                    "expression": _expression(section.condition.text.removeprefix("if ")),
+                    "expression": _expression(_without_if(section.condition.text)),
                 }
             ]
             if section.condition
@@ -202,9 +217,22 @@ class _ActionBuilder:
             "timingTiming": {"repeat": repeat} if repeat else None,
             "priority": content.urgency.priority if content.urgency else None,
             "groupingBehavior": "visual-group",
-            "action": [self.section(section, s) for s, section in enumerate(content.sections)],
+            "action": self.sections(),
         }
         return _drop_none(root)
+
+    def sections(self) -> list[dict[str, Any]]:
+        """The page's sections in page order; a sub-heading's section sits inside the action
+        of the heading it belongs to, after that heading's own content."""
+        built = [self.section(section, s) for s, section in enumerate(self.content.sections)]
+        top: list[dict[str, Any]] = []
+        for section, action in zip(self.content.sections, built, strict=True):
+            if section.parent is None:
+                top.append(action)
+            else:
+                parent = built[section.parent]
+                parent["action"] = [*parent.get("action", []), action]
+        return top
 
 
 def _disease_concept(content: PhaseContent, terms: Terminology) -> dict[str, Any] | None:
