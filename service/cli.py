@@ -13,8 +13,10 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from mappings.content import dumps_json, dumps_yaml
+from mappings.content.extract import Reading, read
+from mappings.content.report import folder_report, page_report
 from mappings.pipeline import map_page
-from mappings.source import PageError
+from mappings.source import PageError, read_page
 from service.export import DEFAULT_BUNDLE_SIZE, ExportConfig, ExportError
 from service.export import export as export_store
 from service.loading import LoadError, expand, mapping_config, prepare, read_file
@@ -40,12 +42,23 @@ def _fail(message: str) -> NoReturn:
     show_default=True,
     help="Format of the middle format (with --content).",
 )
+@click.option(
+    "--report",
+    "as_report",
+    is_flag=True,
+    help="Print how the page was read, statement by statement, with its line numbers; "
+    "for a folder, one line a page and catalogue-wide totals.",
+)
 @with_appcontext
-def map_command(page: Path, as_content: bool, fmt: str) -> None:
-    """Map one page to an R4 collection Bundle (or, with --content, the middle format).
+def map_command(page: Path, as_content: bool, fmt: str, as_report: bool) -> None:
+    """Map one page to an R4 collection Bundle (or, with --content, the middle format;
+    with --report, the reading report for a content reviewer).
 
     Warnings (e.g. a drug the terminology tables do not know) go to stderr.
     """
+    if as_report:
+        _report(page)
+        return
     try:
         data = page.read_bytes()
     except OSError as e:
@@ -65,6 +78,31 @@ def map_command(page: Path, as_content: bool, fmt: str) -> None:
         click.echo(text, nl=False)
     else:
         click.echo(json.dumps(mapped.bundle, indent=2, ensure_ascii=False))
+
+
+def _report(path: Path) -> None:
+    """The reading report of a page, or the figures of every page of a folder."""
+    if path.is_dir():
+        pages = sorted(p for p in path.rglob("*.txt") if p.is_file())
+        if not pages:
+            _fail(f"{path}:0: no pages (.txt) in the folder")
+        readings: list[tuple[str, Reading]] = []
+        for page in pages:
+            readings.append((str(page), _read(page)))
+        click.echo(folder_report(readings), nl=False)
+        return
+    click.echo(page_report(str(path), _read(path)), nl=False)
+
+
+def _read(page: Path) -> Reading:
+    try:
+        data = page.read_bytes()
+    except OSError as e:
+        _fail(f"{page}:0: cannot read: {e.strerror}")
+    try:
+        return read(read_page(data))
+    except PageError as e:
+        _fail(f"{page}:{e.line}: {e.message}")
 
 
 @click.command("load")
