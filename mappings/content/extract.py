@@ -18,7 +18,7 @@ from mappings import source
 from mappings.language import clauses as clause_rules
 from mappings.language import headings
 from mappings.language.context import modifiers
-from mappings.language.lexicon import Lexicon, Mention
+from mappings.language.lexicon import DrugConcept, Lexicon, Mention
 from mappings.language.lexicon import load as load_lexicon
 from mappings.language.sentences import sentences as split_sentences
 from mappings.terminology import Terminology
@@ -90,6 +90,10 @@ class _Record:
         self.warnings: list[str] = []
         self.accounts: list[Account] = []
         self._seen_warnings: set[str] = set()
+        # Regimens the page spells out ("FCR – fludarabine, cyclophosphamide and rituximab"),
+        # by regimen key: the line and the choices of its drugs, in the page's words. A later
+        # "FCR is offered to …" offers these drugs, on the page's own authority.
+        self.spelled_out: dict[str, tuple[int, tuple[Choice, ...]]] = {}
 
     def said(
         self, line: int, text: str, where: str, became: str, reason: str | None = None
@@ -135,6 +139,8 @@ def read(page: source.Page, terms: Terminology | None = None) -> Reading:
         record.warn(
             page.title_line, f"disease {disease.text!r} is not in the terminology tables; text only"
         )
+    lex = lex.with_page_names(_page_names(page, lex))
+    _spell_out_regimens(page, lex, record)
     for block in page.intro:
         for line, text in _block_texts(block):
             _text_mentions(
@@ -179,6 +185,49 @@ def _in_page_order(page: source.Page, statements: list[Statement]) -> list[State
         return s.line, max(paragraphs.get(s.line, "").find(s.text), 0)
 
     return sorted(statements, key=key)
+
+
+def _page_names(page: source.Page, lex: Lexicon) -> dict[str, DrugConcept]:
+    """The other names the page itself gives drugs in brackets ("ATRA", "VP-16"): the page
+    may use them alone later."""
+    names: dict[str, DrugConcept] = {}
+    for block in [*page.intro, *(b for s in page.sections for b in s.blocks)]:
+        for _, text in _block_texts(block):
+            for m in lex.find(text):
+                if m.kind == "drug" and m.drug is not None:
+                    for name in (*m.other_names, *m.brands):
+                        names.setdefault(name, m.drug)
+    return names
+
+
+def _spell_out_regimens(page: source.Page, lex: Lexicon, record: _Record) -> None:
+    """A first pass over the sections: the regimens the page itself spells out, in a bullet
+    ("CHOP – cyclophosphamide, …"), in bullets nested under it, or in a sentence ("BEACOPP
+    includes bleomycin, …")."""
+    for section in page.sections:
+        for block in section.blocks:
+            if isinstance(block, source.BulletList):
+                for bullet in _bullets(block.items):
+                    texts = [bullet.text, *(c.text for c in bullet.children)]
+                    _spelled(" ; ".join(texts), bullet.line, lex, record, bullet=True)
+            else:
+                for sentence in _sentences(block.text):
+                    _spelled(sentence, block.line, lex, record, bullet=False)
+
+
+def _spelled(text: str, line: int, lex: Lexicon, record: _Record, bullet: bool) -> None:
+    found = [m for m in lex.find(text) if m.kind in ("drug", "regimen")]
+    if len(found) < 3 or found[0].kind != "regimen":
+        return
+    regimen, rest = found[0], found[1:]
+    if any(m.kind != "drug" for m in rest):
+        return
+    if not bullet and _regimen_expansion(text, found) is None:
+        return
+    choices = tuple(
+        Choice(text=text[m.start : m.stop], kind="drug", drug=drug_ref(m)) for m in _distinct(rest)
+    )
+    record.spelled_out.setdefault(regimen.key, (line, choices))
 
 
 def _record_header(page: source.Page, content: PhaseContent, record: _Record) -> None:
@@ -714,6 +763,36 @@ def _step(
         )
         record.said(line, sentence, where, _became("step: regimen", option, None))
         return Step(option=option, after=condition_words if split.sequence and has_first else None)
+    single = [m for m in offered if m.kind in ("drug", "regimen", "drug-class")]
+    if (
+        len(single) == 1
+        and single[0].kind == "regimen"
+        and single[0].key in record.spelled_out
+        and clause_rules.offers(main)
+    ):
+        # "FCR is mostly offered to younger people if …": the drugs the page spelled FCR out
+        # with, given together; the condition is this sentence's.
+        regimen = single[0]
+        spelled_line, parts = record.spelled_out[regimen.key]
+        option = Option(
+            text=sentence,
+            line=line,
+            choices=parts,
+            selection="all",
+            wording=regimen.text,
+            regimen=regimen.text,
+            frequency=roles.frequency,
+            condition=Condition(condition_words, sentence)
+            if condition_words and not split.sequence
+            else None,
+        )
+        record.said(
+            line,
+            sentence,
+            where,
+            _became(f"step: regimen spelled out on line {spelled_line}", option, None),
+        )
+        return Step(option=option, after=condition_words if split.sequence and has_first else None)
     drugs = [m for m in offered if m.kind in ("drug", "regimen")]
     if not drugs:
         record.said(line, sentence, where, "text", "no drug is offered in the main clause")
@@ -855,7 +934,8 @@ def _mention_choice(m: Mention, text: str, lex: Lexicon, record: _Record, line: 
             drug_class=ClassRef(_with_determiner(text, m), m.key),
         )
     if m.kind == "regimen":
-        _warn_regimen(record, line, m.text)
+        if m.key not in record.spelled_out:
+            _warn_regimen(record, line, m.text)
         return Choice(text=words, kind="activity")
     return Choice(text=words, kind="procedure", procedure=m.key)
 
@@ -900,10 +980,16 @@ def _with_determiner(sentence: str, m: Mention) -> str:
 
 
 def _procedure_step(sentence: str, line: int, lex: Lexicon) -> Step | None:
-    """ "You may be offered radiation to the brain, …": a procedure offered in prose."""
-    if not cues.OFFERED.search(sentence):
+    """ "You may be offered radiation to the brain, …": a procedure offered in prose, in the
+    sentence's main clause (not in "If you are not able to have intense chemotherapy")."""
+    split = clause_rules.split(sentence)
+    if split.main is None or not cues.OFFERED.search(sentence[split.main[0] : split.main[1]]):
         return None
-    found = lex.terms.find(sentence)
+    start = split.main[0]
+    found = [
+        replace(m, start=m.start + start, end=m.end + start)
+        for m in lex.terms.find(sentence[start : split.main[1]])
+    ]
     procedures = [m for m in found if m.kind == "procedure"]
     if not procedures:
         return None
@@ -980,6 +1066,22 @@ def _bullet_options(
     option = _option(bullet, among, lex, record, where)
     if not bullet.children:
         return [option]
+    if option.regimen is not None and len(option.choices) > 1:
+        # "part A, called hyper-CVAD" with its drugs nested under it: they spell it out, and
+        # each nested bullet's words become its drug's choice.
+        choices = list(option.choices)
+        rest: list[source.Bullet] = []
+        for child in bullet.children:
+            keys = {m.key for m in lex.find(child.text) if m.kind == "drug"}
+            n = next((i for i, c in enumerate(choices) if _choice_drug(c) in keys), None)
+            if n is None or child.children:
+                rest.append(child)
+                continue
+            choices[n] = replace(choices[n], text=child.text)
+            record.said(child.line, child.text, where, f"a drug of {option.regimen}, above")
+        option = replace(option, choices=tuple(choices))
+        others = [o for child in rest for o in _bullet_options(child, among, lex, record, where)]
+        return [option, *others]
     children = [
         o for child in bullet.children for o in _bullet_options(child, among, lex, record, where)
     ]
@@ -1005,6 +1107,11 @@ def _bullet_options(
         "nested bullets without a regimen or combination word; each is an option of its own",
     )
     return [option, *children]
+
+
+def _choice_drug(choice: Choice) -> str | None:
+    ref = choice.drug
+    return None if ref is None else ref.drug or ref.concept
 
 
 def _split(text: str) -> list[str]:
@@ -1062,13 +1169,28 @@ def _option(
             record.mention(bullet.line, x, "text", "named as context in the bullet")
     regimen = next((x for x in roles.offered if x.kind == "regimen"), None)
     regimen_drugs = [
-        x for x in roles.offered if x.kind == "drug" and regimen and x.start > regimen.start
+        x
+        for x in (roles.offered + roles.context)
+        if x.kind in ("drug", "regimen") and regimen and x.start > regimen.start
     ]
-    if regimen is not None and regimen_drugs:
-        # "CHOP (cyclophosphamide, doxorubicin, vincristine and prednisone)": a combination.
+    inner = [x for x in regimen_drugs if x.kind == "regimen"]
+    if (
+        regimen is not None
+        and not any(x.key not in record.spelled_out for x in inner)
+        and (regimen_drugs or regimen.key in record.spelled_out)
+    ):
+        # "CHOP (cyclophosphamide, doxorubicin, vincristine and prednisone)", "R-CHOP –
+        # rituximab added to CHOP", or a regimen the page spells out elsewhere: all of them.
         parts = tuple(
-            _mention_choice(x, rest, lex, record, bullet.line) for x in _distinct(regimen_drugs)
+            _mention_choice(x, rest, lex, record, bullet.line)
+            for x in _distinct(regimen_drugs)
+            if x.kind == "drug"
         )
+        for x in inner:
+            parts += record.spelled_out[x.key][1]
+        if not regimen_drugs:
+            parts = record.spelled_out[regimen.key][1]
+        regimen_drugs = [x for x in regimen_drugs if x.kind == "drug"]
         for x in regimen_drugs:
             record.mention(bullet.line, x, "medication")
         record.said(
@@ -1146,7 +1268,8 @@ def _conjunction(text: str) -> str:
 
 def _route(text: str, terms: Terminology) -> tuple[str | None, str | None]:
     routes = [m for m in terms.find(text) if m.kind == "route"]
-    if not routes:
+    if not routes or len({m.key for m in routes}) > 1:
+        # No route, or several ("by mouth or into a vein"): none is claimed.
         return None, None
     same = [m for m in routes if m.key == routes[0].key]
     start, end = same[0].start, same[-1].end
@@ -1206,9 +1329,10 @@ def _choices(
             out.append(replace(base, kind="drug", drug=drug_ref(m)))
         return out
     if regimens:
-        _warn_regimen(record, line, regimens[0].text)
         for m in regimens:
-            record.mention(line, m, "text", "a regimen named without its drugs")
+            if m.key not in record.spelled_out:
+                _warn_regimen(record, line, m.text)
+                record.mention(line, m, "text", "a regimen named without its drugs")
         return [base]
     if classes:
         return [replace(base, kind="drug-class", drug_class=ClassRef(fragment, classes[0].key))]

@@ -14,6 +14,7 @@ A word is a drug only because a lexicon names it, never because of where it stan
 
 from __future__ import annotations
 
+import copy
 import functools
 import re
 from collections.abc import Iterable
@@ -147,6 +148,24 @@ class Lexicon:
             {n for d in terms.drugs for n in (d.name, *d.synonyms) if len(n) >= 6}
         )
         self._concepts: dict[str, DrugConcept] = {}
+        self._page_names: dict[str, DrugConcept] = {}
+        self._page_pattern: re.Pattern[str] | None = None
+
+    def with_page_names(self, names: dict[str, DrugConcept]) -> Lexicon:
+        """This lexicon, also knowing the names a page gave a drug in brackets ("tretinoin
+        (all-trans retinoic acid, ATRA)": later "ATRA" alone is tretinoin on that page)."""
+        view = copy.copy(self)
+        view._page_names = dict(names)
+        view._page_pattern = (
+            re.compile(
+                r"(?<![\w-])("
+                + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+                + r")(?![\w-])"
+            )
+            if names
+            else None
+        )
+        return view
 
     # -- drugs -------------------------------------------------------------------------
 
@@ -206,6 +225,12 @@ class Lexicon:
                 (1, Mention(rm.start(1), rm.end(1), "regimen", regimen.key, rm.group(1)))
             )
         candidates.extend((2, m) for m in self._dictionary_mentions(text))
+        if self._page_pattern is not None:
+            for pm in self._page_pattern.finditer(text):
+                concept = self._page_names[pm.group(1)]
+                candidates.append(
+                    (1, Mention(pm.start(1), pm.end(1), "drug", concept.key, pm.group(1), concept))
+                )
         for em in self._extra_pattern.finditer(text):
             words = em.group(1)
             name = self._extra.get(words) or self._extra.get(words.lower()) or words.lower()
@@ -309,12 +334,19 @@ class Lexicon:
     def _dictionary_mentions(self, text: str) -> Iterable[Mention]:
         spans = [(m.start(), m.end()) for m in _WORD.finditer(text)]
         tokens = [text[s:e] for s, e in spans]
+        by_span: dict[tuple[int, int], list[dict[str, Any]]] = {}
         for data, first, last in _dictionary().find(tokens):
-            start, end = spans[first][0], spans[last - 1][1]
+            by_span.setdefault((spans[first][0], spans[last - 1][1]), []).append(data)
+        for (start, end), entries in by_span.items():
             words = text[start:end]
             if not self._acceptable(words):
                 continue
-            concept = self._dictionary_concept(data)
+            # One word may name several entries ("paclitaxel" and a formulation of it): the
+            # entry of that very name first.
+            entries.sort(key=lambda d: str(d.get("name", "")).lower() != words.lower())
+            concept = next(
+                (c for c in map(self._dictionary_concept, entries) if c is not None), None
+            )
             if concept is not None:
                 spelled = None
                 if concept.known is not None and not self.names_for(
