@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
 
@@ -90,7 +91,7 @@ class _Record:
         self.warnings: list[str] = []
         self.accounts: list[Account] = []
         self._seen_warnings: set[str] = set()
-        # Regimens the page spells out ("FCR – fludarabine, cyclophosphamide and rituximab"),
+        # Regimens the page spells out ("FCR - fludarabine, cyclophosphamide and rituximab"),
         # by regimen key: the line and the choices of its drugs, in the page's words. A later
         # "FCR is offered to …" offers these drugs, on the page's own authority.
         self.spelled_out: dict[str, tuple[int, tuple[Choice, ...]]] = {}
@@ -128,6 +129,14 @@ def extract(page: source.Page, terms: Terminology | None = None) -> PhaseContent
 
 
 def read(page: source.Page, terms: Terminology | None = None) -> Reading:
+    token = _PAGE_SENTENCES.set({})
+    try:
+        return _read(page, terms)
+    finally:
+        _PAGE_SENTENCES.reset(token)
+
+
+def _read(page: source.Page, terms: Terminology | None) -> Reading:
     lex = load_lexicon() if terms is None else Lexicon(terms)
     terms = lex.terms
     record = _Record()
@@ -139,7 +148,11 @@ def read(page: source.Page, terms: Terminology | None = None) -> Reading:
         record.warn(
             page.title_line, f"disease {disease.text!r} is not in the terminology tables; text only"
         )
-    lex = lex.with_page_names(_page_names(page, lex))
+    # A view of the lexicon for this page: it keeps its answers for the page's texts, and
+    # knows the other names the page gives its drugs.
+    lex = lex.with_page_names({})
+    if names := _page_names(page, lex):
+        lex = lex.with_page_names(names)
     _spell_out_regimens(page, lex, record)
     for block in page.intro:
         for line, text in _block_texts(block):
@@ -202,7 +215,7 @@ def _page_names(page: source.Page, lex: Lexicon) -> dict[str, DrugConcept]:
 
 def _spell_out_regimens(page: source.Page, lex: Lexicon, record: _Record) -> None:
     """A first pass over the sections: the regimens the page itself spells out, in a bullet
-    ("CHOP – cyclophosphamide, …"), in bullets nested under it, or in a sentence ("BEACOPP
+    ("CHOP - cyclophosphamide, …"), in bullets nested under it, or in a sentence ("BEACOPP
     includes bleomycin, …")."""
     for section in page.sections:
         for block in section.blocks:
@@ -291,8 +304,18 @@ def _bullets(items: Iterable[source.Bullet]) -> Iterable[source.Bullet]:
         yield from _bullets(item.children)
 
 
+# Sentences of the paragraphs of the page being read: every pass over the page asks again.
+_PAGE_SENTENCES: ContextVar[dict[str, list[str]] | None] = ContextVar("sentences", default=None)
+
+
 def _sentences(paragraph: str) -> list[str]:
-    return [s.text for s in split_sentences(paragraph.strip())]
+    memo = _PAGE_SENTENCES.get()
+    if memo is not None and paragraph in memo:
+        return memo[paragraph]
+    found = [s.text for s in split_sentences(paragraph.strip())]
+    if memo is not None:
+        memo[paragraph] = found
+    return found
 
 
 # -- page header -----------------------------------------------------------------------
@@ -773,11 +796,11 @@ def _step(
         # "FCR is mostly offered to younger people if …": the drugs the page spelled FCR out
         # with, given together; the condition is this sentence's.
         regimen = single[0]
-        spelled_line, parts = record.spelled_out[regimen.key]
+        spelled_line, spelled = record.spelled_out[regimen.key]
         option = Option(
             text=sentence,
             line=line,
-            choices=parts,
+            choices=spelled,
             selection="all",
             wording=regimen.text,
             regimen=regimen.text,
@@ -1090,16 +1113,16 @@ def _bullet_options(
     singles = all(len(o.choices) == 1 for o in children)
     if (combination or regimen) and singles:
         words = regimen.text if regimen else combination.group(0)  # type: ignore[union-attr]
-        choices = tuple(replace(o.choices[0], text=o.text) for o in children)
+        nested = tuple(replace(o.choices[0], text=o.text) for o in children)
         merged = replace(
             option,
-            choices=choices,
+            choices=nested,
             selection="all",
             wording=words,
             regimen=regimen.text if regimen else None,
         )
         record.said(
-            bullet.line, bullet.text, where, f"option: all of {len(choices)} nested items ({words})"
+            bullet.line, bullet.text, where, f"option: all of {len(nested)} nested items ({words})"
         )
         return [merged]
     record.warn(
@@ -1179,7 +1202,7 @@ def _option(
         and not any(x.key not in record.spelled_out for x in inner)
         and (regimen_drugs or regimen.key in record.spelled_out)
     ):
-        # "CHOP (cyclophosphamide, doxorubicin, vincristine and prednisone)", "R-CHOP –
+        # "CHOP (cyclophosphamide, doxorubicin, vincristine and prednisone)", "R-CHOP -
         # rituximab added to CHOP", or a regimen the page spells out elsewhere: all of them.
         parts = tuple(
             _mention_choice(x, rest, lex, record, bullet.line)

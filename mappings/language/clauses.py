@@ -21,9 +21,9 @@ class Clauses:
 
 @dataclass(frozen=True)
 class _Rules:
-    sequence_openers: tuple[str, ...]
-    condition_openers: tuple[str, ...]
-    inline: tuple[str, ...]
+    sequence_openers: re.Pattern[str]
+    condition_openers: re.Pattern[str]
+    inline: re.Pattern[str]
     main_clause_words: frozenset[str]
     offers: re.Pattern[str]
 
@@ -37,13 +37,15 @@ def _rules() -> _Rules:
     def longest_first(words: list[str]) -> tuple[str, ...]:
         return tuple(sorted(words, key=len, reverse=True))
 
-    offers = "|".join(re.escape(w) for w in longest_first(data["offers"]))
+    def either(words: list[str]) -> str:
+        return "|".join(re.escape(w) for w in longest_first(words))
+
     return _Rules(
-        longest_first(data["sequence_openers"]),
-        longest_first(data["condition_openers"]),
-        longest_first(data["inline"]),
+        re.compile(rf"(?:{either(data['sequence_openers'])})\b"),
+        re.compile(rf"(?:{either(data['condition_openers'])})\b"),
+        re.compile(rf"(?<=\S)[ ,]+({either(data['inline'])})\b"),
         frozenset(data["main_clause_words"]),
-        re.compile(rf"\b(?:{offers})\b", re.IGNORECASE),
+        re.compile(rf"\b(?:{either(data['offers'])})\b", re.IGNORECASE),
     )
 
 
@@ -65,19 +67,18 @@ def split(sentence: str) -> Clauses:
     rules = _rules()
     lowered = mask_parentheses(sentence).lower()
     for openers, sequence in ((rules.sequence_openers, True), (rules.condition_openers, False)):
-        for opener in openers:
-            if not re.match(re.escape(opener) + r"\b", lowered):
-                continue
-            boundary = _main_clause_start(lowered, len(opener), rules.main_clause_words)
-            if boundary is None:
-                return Clauses(None, (0, _end(sentence)), sequence)
-            comma, start = boundary
-            return Clauses((start, _end(sentence)), (0, comma), sequence)
-    for marker in rules.inline:
-        m = re.search(r"(?<=\S)[ ,]+(" + re.escape(marker) + r")\b", lowered)
-        if m and m.start(1) > 0:
-            main_end = len(sentence[: m.start()].rstrip(" ,"))
-            return Clauses((0, main_end), (m.start(1), _end(sentence)), False)
+        opener = openers.match(lowered)
+        if opener is None:
+            continue
+        boundary = _main_clause_start(lowered, opener.end(), rules.main_clause_words)
+        if boundary is None:
+            return Clauses(None, (0, _end(sentence)), sequence)
+        comma, start = boundary
+        return Clauses((start, _end(sentence)), (0, comma), sequence)
+    m = rules.inline.search(lowered)
+    if m and m.start(1) > 0:
+        main_end = len(sentence[: m.start()].rstrip(" ,"))
+        return Clauses((0, main_end), (m.start(1), _end(sentence)), False)
     return Clauses((0, _end(sentence)), None, False)
 
 

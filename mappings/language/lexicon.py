@@ -150,12 +150,14 @@ class Lexicon:
         self._concepts: dict[str, DrugConcept] = {}
         self._page_names: dict[str, DrugConcept] = {}
         self._page_pattern: re.Pattern[str] | None = None
+        self._found: dict[str, tuple[Mention, ...]] | None = None  # a page's view keeps some
 
     def with_page_names(self, names: dict[str, DrugConcept]) -> Lexicon:
         """This lexicon, also knowing the names a page gave a drug in brackets ("tretinoin
         (all-trans retinoic acid, ATRA)": later "ATRA" alone is tretinoin on that page)."""
         view = copy.copy(self)
         view._page_names = dict(names)
+        view._found = {}
         view._page_pattern = (
             re.compile(
                 r"(?<![\w-])("
@@ -211,7 +213,16 @@ class Lexicon:
 
     def find(self, text: str) -> list[Mention]:
         """Ordered, non-overlapping mentions; a longer mention wins over those it overlaps,
-        and at equal length the tables win over the regimen lexicon over the dictionary."""
+        and at equal length the tables win over the regimen lexicon over the dictionary.
+        A page asks about the same sentence several times, so answers are kept per text."""
+        if self._found is None:  # the shared lexicon keeps nothing between pages
+            return self._find(text)
+        found = self._found.get(text)
+        if found is None:
+            found = self._found[text] = tuple(self._find(text))
+        return list(found)
+
+    def _find(self, text: str) -> list[Mention]:
         candidates: list[tuple[int, Mention]] = []
         for m in self.terms.find(text):
             drug = None

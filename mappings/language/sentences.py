@@ -21,7 +21,6 @@ def _segmenter() -> pysbd.Segmenter:
     return pysbd.Segmenter(language="en", clean=False, char_span=True)
 
 
-@functools.lru_cache(maxsize=4096)
 def sentences(paragraph: str) -> tuple[Sentence, ...]:
     """The sentences of one paragraph, stripped, with their offsets; nothing is dropped:
     the sentences cover every non-space character of the paragraph, in order."""
