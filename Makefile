@@ -61,6 +61,7 @@ goldens: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.map_page
+	$(BIN)/python -m bench.corpus
 
 # Needs wrk (Debian package wrk); installed here if missing.
 bench-serve: $(BIN)/.installed
