@@ -14,7 +14,7 @@ disclaimer and the copyright. Nothing is taken from the source page.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -221,12 +221,57 @@ def _extension(resource: Mapping[str, Any], url: str) -> Any:
     return None
 
 
-def _documentation(action: Mapping[str, Any]) -> tuple[Markup, ...]:
-    """ "Find out more" pointers: a link only where the content gives a URL."""
+_MORE_ABOUT = re.compile(r"^(?:find out|learn) more about (?P<what>.+?)\.?$", re.IGNORECASE)
+
+
+def _abbreviation(plan: Mapping[str, Any], name: str) -> str | None:
+    """ "acute lymphoblastic leukemia (ALL)" in the phase's own words (its description, or
+    the first section description that defines it)."""
+    pattern = re.compile(re.escape(name) + r" \((?P<abbr>[A-Z][A-Za-z0-9+-]{1,9})\)", re.I)
+    texts = [plan.get("description", "")]
+    texts += [a.get("description", "") for a in _all_actions(plan.get("action", []))]
+    for text in texts:
+        if isinstance(text, str) and (m := pattern.search(text)):
+            return m["abbr"]
+    return None
+
+
+def phase_about(text: str, phases: Iterable[Entry]) -> Entry | None:
+    """The loaded phase a "Find out more about X" sentence names, when exactly one does:
+    its title is X ("treatment of relapsed multiple myeloma"), or X is "<topic> for
+    <disease>" and the phase is "<topic> for <its disease>", the disease by name or by the
+    abbreviation its own page defines ("targeted therapy for CLL"). Never a guess: two
+    candidates, or none, give no link."""
+    m = _MORE_ABOUT.match(" ".join(text.split()))
+    if m is None:
+        return None
+    what = m["what"].casefold()
+    topic, _, named = what.partition(" for ")
+    found = []
+    for entry in phases:
+        title = (entry.title or "").casefold()
+        if title == what:
+            found.append(entry)
+            continue
+        subject, _, about = title.partition(" for ")
+        if not named or subject != topic or not about:
+            continue
+        focus = disease(entry.resource) or about
+        short = _abbreviation(entry.resource, focus)
+        if named in {about, focus.casefold()} or (short and named == short.casefold()):
+            found.append(entry)
+    return found[0] if len(found) == 1 else None
+
+
+def _documentation(action: Mapping[str, Any], phases: Sequence[Entry] = ()) -> tuple[Markup, ...]:
+    """ "Find out more" pointers: a link where the content gives a URL, or to the loaded
+    phase page the sentence names; never an invented external link."""
     found = []
     for artifact in action.get("documentation", []):
         text = artifact.get("display") or artifact.get("label") or artifact.get("citation")
         url = artifact.get("url") or artifact.get("document", {}).get("url")
+        if text and not url and (target := phase_about(text, phases)) is not None:
+            url = education_path("PlanDefinition", target.id)
         if text and url:
             found.append(Markup('<a href="{}">{}</a>').format(url, text))
         elif text:
@@ -246,8 +291,15 @@ def _conditions(action: Mapping[str, Any]) -> list[Note]:
 
 
 class _PhaseReader:
-    def __init__(self, plan: Mapping[str, Any], contents: PhaseContents, config: MappingConfig):
+    def __init__(
+        self,
+        plan: Mapping[str, Any],
+        contents: PhaseContents,
+        config: MappingConfig,
+        phases: Sequence[Entry] = (),
+    ):
         self.plan = plan
+        self.phases = tuple(p for p in phases if p.resource.get("id") != plan.get("id"))
         self.contents = contents
         # Our own extension, published under the deployment's canonical base.
         self.exhaustive_url = options_exhaustive_extension(config)
@@ -332,7 +384,7 @@ class _PhaseReader:
             if children
             else None,
             options=tuple(self.item(child) for child in children),
-            more=_documentation(action),
+            more=_documentation(action, self.phases),
         )
 
     def blocks(self, actions: Iterable[Mapping[str, Any]]) -> tuple[Block, ...]:
@@ -358,7 +410,7 @@ class _PhaseReader:
             body=markdown(action.get("description"), heading=3),
             notes=tuple(_conditions(action)),
             blocks=self.blocks(action.get("action", [])),
-            more=_documentation(action),
+            more=_documentation(action, self.phases),
         )
 
 
@@ -412,10 +464,13 @@ def _source(resource: Mapping[str, Any]) -> Source:
     return Source(resource.get("publisher"), contacts, label or resource.get("copyright"))
 
 
-def phase_page(entry: Entry, contents: PhaseContents, config: MappingConfig) -> PhasePage:
-    """The page of a phase; ``config`` names the canonical base our extensions live under."""
+def phase_page(
+    entry: Entry, contents: PhaseContents, config: MappingConfig, phases: Sequence[Entry] = ()
+) -> PhasePage:
+    """The page of a phase; ``config`` names the canonical base our extensions live under;
+    ``phases`` are the loaded phases its "Find out more" sentences may link to."""
     plan = entry.resource
-    reader = _PhaseReader(plan, contents, config)
+    reader = _PhaseReader(plan, contents, config, phases)
     phase, sections = _phase_and_sections(plan)
     built = tuple(reader.section(s) for s in sections)
     return PhasePage(

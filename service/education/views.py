@@ -86,10 +86,13 @@ def phase(resource_id: str) -> Response:
     if entry is None:
         raise NotFound(f"There is no treatment phase with the id {resource_id!r}.")
     contents = catalog.contents(store, entry.resource)
-    shown = [entry, *contents.activities.values(), *contents.medications.values()]
+    # The other phases too: a "Find out more" sentence links to the one it names, so a new
+    # phase changes this page.
+    phases = list(catalog.every(store, "PlanDefinition"))
+    shown = [*phases, *contents.activities.values(), *contents.medications.values()]
 
     def render() -> Response:
-        page = reading.phase_page(entry, contents, mapping_config(current_app.config))
+        page = reading.phase_page(entry, contents, mapping_config(current_app.config), phases)
         return _page("phase.html", page.lang, page=page)
 
     return _cached(shown, render)

@@ -93,3 +93,37 @@ def test_a_real_conflict_still_fails_the_whole_load(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "differs" in result.stderr, result.stderr
     assert app.test_client().get("/fhir/PlanDefinition").get_json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("page", "sentence", "target"),
+    [
+        ("cll-chemotherapy", "Learn more about targeted therapy for CLL.", "cll-targeted-therapy"),
+        (
+            "myeloma-treatments",
+            "Learn more about treatment of relapsed multiple myeloma.",
+            "myeloma-older-layout",
+        ),
+    ],
+)
+def test_find_out_more_links_to_the_loaded_phase_it_names(
+    app: Flask, loaded: Result, page: str, sentence: str, target: str
+) -> None:
+    """By title, or by topic and disease (the abbreviation as the target page defines it)."""
+    plans = {p.stem: mapped(p).page.bundle["entry"][0]["resource"]["id"] for p in TUNED}
+    html = app.test_client().get(f"/education/PlanDefinition/{plans[page]}").get_data(True)
+    link = f'<a href="/education/PlanDefinition/{plans[target]}">{sentence}</a>'
+    assert link in html
+
+
+def test_find_out_more_never_links_what_the_store_does_not_hold(
+    app: Flask, loaded: Result
+) -> None:
+    """ "Find out more about chemotherapy." names no disease; "clinical trials" is no phase:
+    the sentence stays text, and no link leaves the server."""
+    for path in TUNED:
+        plan = mapped(path).page.bundle["entry"][0]["resource"]["id"]
+        html = app.test_client().get(f"/education/PlanDefinition/{plan}").get_data(True)
+        for sentence in re.findall(r"(?:Find out|Learn) more about clinical trials\.", html):
+            assert f">{sentence}</a>" not in html
+        assert not re.search(r'<a href="https?://[^"]*">(?:Find out|Learn) more', html)
