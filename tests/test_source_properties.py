@@ -23,7 +23,9 @@ QUICK = settings(max_examples=300, deadline=None, database=None)
 
 def _normalise(text: str) -> str:
     text = text.removeprefix("\ufeff")
-    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
+    # Page breaks of text exports read as spaces (mappings.source does the same).
+    return text.replace("\f", " ").replace("\v", " ")
 
 
 def _line_count(text: str) -> int:
