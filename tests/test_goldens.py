@@ -70,3 +70,21 @@ def test_bad_middle_format_is_refused_with_its_location(mutate, where) -> None: 
 def test_middle_format_that_is_not_yaml_is_refused_with_a_line() -> None:
     with pytest.raises(ContentError, match=r"^line 3: not valid YAML or JSON$"):
         loads("format: ped-content/1\ncontent:\n\ttitle: x\n")
+
+
+def test_a_ped_content_1_document_still_loads_and_maps() -> None:
+    """The maintenance golden as the previous format wrote it (one ``brand`` per drug):
+    it loads, reads its brand as a list of one, and maps to valid resources."""
+    text = (FIXTURES.parent / "tests" / "data" / "ped-content-1-all-maintenance.yaml").read_text()
+    assert text.startswith("format: ped-content/1")
+    content = loads(text)
+    brands = [
+        c.drug.brands
+        for s in content.sections
+        for g in s.groups
+        for o in g.options
+        for c in o.choices
+        if c.drug is not None and c.drug.brands
+    ]
+    assert brands == [("Purinethol",)]
+    assert map_phase(content).result.resources
