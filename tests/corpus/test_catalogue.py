@@ -116,9 +116,7 @@ def test_find_out_more_links_to_the_loaded_phase_it_names(
     assert link in html
 
 
-def test_find_out_more_never_links_what_the_store_does_not_hold(
-    app: Flask, loaded: Result
-) -> None:
+def test_find_out_more_never_links_what_the_store_does_not_hold(app: Flask, loaded: Result) -> None:
     """ "Find out more about chemotherapy." names no disease; "clinical trials" is no phase:
     the sentence stays text, and no link leaves the server."""
     for path in TUNED:
