@@ -772,20 +772,18 @@ def _step(
         combined = tuple(_mention_choice(m, main, lex, record, line) for m in _distinct(parts))
         for m in parts:
             record.mention(line, m, "medication")
-        option = Option(
-            text=sentence,
-            line=line,
-            choices=combined,
-            selection="all",
-            wording=regimen.text,
-            regimen=regimen.text,
-            frequency=roles.frequency,
-            condition=Condition(condition_words, sentence)
-            if condition_words and not split.sequence
-            else None,
+        return _regimen_step(
+            sentence,
+            line,
+            where,
+            regimen,
+            combined,
+            roles,
+            split,
+            has_first,
+            record,
+            "step: regimen",
         )
-        record.said(line, sentence, where, _became("step: regimen", option, None))
-        return Step(option=option, after=condition_words if split.sequence and has_first else None)
     single = [m for m in offered if m.kind in ("drug", "regimen", "drug-class")]
     if (
         len(single) == 1
@@ -797,25 +795,10 @@ def _step(
         # with, given together; the condition is this sentence's.
         regimen = single[0]
         spelled_line, spelled = record.spelled_out[regimen.key]
-        option = Option(
-            text=sentence,
-            line=line,
-            choices=spelled,
-            selection="all",
-            wording=regimen.text,
-            regimen=regimen.text,
-            frequency=roles.frequency,
-            condition=Condition(condition_words, sentence)
-            if condition_words and not split.sequence
-            else None,
+        became = f"step: regimen spelled out on line {spelled_line}"
+        return _regimen_step(
+            sentence, line, where, regimen, spelled, roles, split, has_first, record, became
         )
-        record.said(
-            line,
-            sentence,
-            where,
-            _became(f"step: regimen spelled out on line {spelled_line}", option, None),
-        )
-        return Step(option=option, after=condition_words if split.sequence and has_first else None)
     drugs = [m for m in offered if m.kind in ("drug", "regimen")]
     if not drugs:
         record.said(line, sentence, where, "text", "no drug is offered in the main clause")
@@ -879,6 +862,34 @@ def _step(
     )
     record.said(line, sentence, where, _became("step", option, after))
     return Step(option=option, after=after)
+
+
+def _regimen_step(
+    sentence: str,
+    line: int,
+    where: str,
+    regimen: Mention,
+    choices: tuple[Choice, ...],
+    roles: _Roles,
+    split: clause_rules.Clauses,
+    has_first: bool,
+    record: _Record,
+    became: str,
+) -> Step:
+    """A regimen's drugs, all given together; the sentence's condition or sequence is its."""
+    words = sentence[split.condition[0] : split.condition[1]] if split.condition else None
+    option = Option(
+        text=sentence,
+        line=line,
+        choices=choices,
+        selection="all",
+        wording=regimen.text,
+        regimen=regimen.text,
+        frequency=roles.frequency,
+        condition=Condition(words, sentence) if words and not split.sequence else None,
+    )
+    record.said(line, sentence, where, _became(became, option, None))
+    return Step(option=option, after=words if split.sequence and has_first else None)
 
 
 def _trigger(text: str, m: Mention) -> str:
