@@ -18,6 +18,7 @@ from itertools import pairwise
 from mappings import source
 from mappings.language import clauses as clause_rules
 from mappings.language import headings
+from mappings.language.abbreviations import defined_abbreviation
 from mappings.language.context import modifiers
 from mappings.language.lexicon import DrugConcept, Lexicon, Mention
 from mappings.language.lexicon import load as load_lexicon
@@ -339,12 +340,7 @@ def _title(page: source.Page, record: _Record) -> tuple[str | None, str | None]:
 
 
 def _disease(text: str, intro: Sequence[str], terms: Terminology) -> Disease:
-    abbreviation = None
-    for paragraph in intro:
-        m = re.search(re.escape(text) + r" \((?P<abbr>[A-Z][A-Za-z0-9+-]{1,9})\)", paragraph)
-        if m:
-            abbreviation = m["abbr"]
-            break
+    abbreviation = defined_abbreviation((text,), intro)
     concept = terms.disease(text)
     if concept is None:
         # "relapsed acute lymphoblastic leukemia", "metastatic breast cancer": the longest
@@ -353,18 +349,7 @@ def _disease(text: str, intro: Sequence[str], terms: Terminology) -> Disease:
         if found:
             concept = terms.disease_by_key(max(found, key=lambda m: m.end - m.start).key)
     if abbreviation is None and concept is not None:
-        for paragraph in intro:
-            for phrase in (text, concept.name):
-                m = re.search(
-                    re.escape(phrase) + r" \((?P<abbr>[A-Z][A-Za-z0-9+-]{1,9})\)",
-                    paragraph,
-                    re.IGNORECASE,
-                )
-                if m:
-                    abbreviation = m["abbr"]
-                    break
-            if abbreviation:
-                break
+        abbreviation = defined_abbreviation((text, concept.name), intro, ignore_case=True)
     return Disease(text=text, abbreviation=abbreviation, key=concept.key if concept else None)
 
 
@@ -447,9 +432,7 @@ def _text_mentions(
 ) -> None:
     """Drug mentions of a statement that stays text: each one is accounted for."""
     for m in lex.find(text):
-        if m.kind == "drug":
-            record.mention(line, m, "text", reason)
-        elif m.kind == "regimen":
+        if m.kind in ("drug", "regimen"):
             record.mention(line, m, "text", reason)
 
 
@@ -593,14 +576,14 @@ def _section(section: source.Section, lex: Lexicon, record: _Record) -> Section:
 
     required, wording = _required(paragraphs)
     if wording is not None:
-        for line, paragraph in prose:
-            for sentence in _sentences(paragraph):
-                if wording.lower() in sentence.lower():
-                    record.annotate(line, sentence, f"section {required} ({wording})")
-                    break
-            else:
-                continue
-            break
+        said = (
+            (line, sentence)
+            for line, paragraph in prose
+            for sentence in _sentences(paragraph)
+            if wording.lower() in sentence.lower()
+        )
+        if (where_said := next(said, None)) is not None:
+            record.annotate(*where_said, f"section {required} ({wording})")
     return Section(
         heading=section.heading,
         title=title,
@@ -657,6 +640,7 @@ class _Roles:
     negated: list[Mention]
     examples: list[Mention]
     frequency: str | None
+    triggers: dict[Mention, str]  # a context mention -> the words that make it context
 
 
 def _roles(text: str, mentions: list[Mention]) -> _Roles:
@@ -664,17 +648,19 @@ def _roles(text: str, mentions: list[Mention]) -> _Roles:
     found = modifiers().read(text, [(m.start, m.end) for m in mentions])
     offered, context, negated, examples = [], [], [], []
     frequency = None
+    triggers: dict[Mention, str] = {}
     for m, categories in zip(mentions, found or [{} for _ in mentions], strict=True):
         frequency = frequency or categories.get("frequency")
         if "context_of" in categories:
             context.append(m)
+            triggers[m] = categories["context_of"]
         elif "negation" in categories:
             negated.append(m)
         elif "example" in categories and m.kind == "drug":
             examples.append(m)
         else:
             offered.append(m)
-    return _Roles(offered, context, negated, examples, frequency)
+    return _Roles(offered, context, negated, examples, frequency, triggers)
 
 
 _EXPANDS = re.compile(
@@ -747,7 +733,7 @@ def _step(
     roles = _roles(main, in_main)
     for m in roles.context:
         if m.kind == "drug":
-            record.mention(line, m, "text", f"named as context ({_trigger(main, m)})")
+            record.mention(line, m, "text", f"named as context ({roles.triggers[m]})")
     for m in roles.negated:
         if m.kind == "drug":
             record.mention(line, m, "text", "the sentence says it is not given")
@@ -892,11 +878,6 @@ def _regimen_step(
     return Step(option=option, after=words if split.sequence and has_first else None)
 
 
-def _trigger(text: str, m: Mention) -> str:
-    found = modifiers().read(text, [(m.start, m.end)])[0]
-    return found.get("context_of", "context")
-
-
 def _became(what: str, option: Option, after: str | None) -> str:
     parts = [what]
     if option.selection:
@@ -962,11 +943,8 @@ def _mention_choice(m: Mention, text: str, lex: Lexicon, record: _Record, line: 
         _warn_spelling(record, line, m)
         return Choice(text=words, kind="drug", drug=drug_ref(m))
     if m.kind == "drug-class":
-        return Choice(
-            text=_with_determiner(text, m),
-            kind="drug-class",
-            drug_class=ClassRef(_with_determiner(text, m), m.key),
-        )
+        words = _with_determiner(text, m)
+        return Choice(text=words, kind="drug-class", drug_class=ClassRef(words, m.key))
     if m.kind == "regimen":
         if m.key not in record.spelled_out:
             _warn_regimen(record, line, m.text)

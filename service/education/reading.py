@@ -20,6 +20,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from mappings.language.abbreviations import defined_abbreviation
 from mappings.rules.config import MappingConfig
 from mappings.rules.vocabulary import (
     COPYRIGHT_LABEL,
@@ -227,13 +228,9 @@ _MORE_ABOUT = re.compile(r"^(?:find out|learn) more about (?P<what>.+?)\.?$", re
 def _abbreviation(plan: Mapping[str, Any], name: str) -> str | None:
     """ "acute lymphoblastic leukemia (ALL)" in the phase's own words (its description, or
     the first section description that defines it)."""
-    pattern = re.compile(re.escape(name) + r" \((?P<abbr>[A-Z][A-Za-z0-9+-]{1,9})\)", re.I)
     texts = [plan.get("description", "")]
     texts += [a.get("description", "") for a in _all_actions(plan.get("action", []))]
-    for text in texts:
-        if isinstance(text, str) and (m := pattern.search(text)):
-            return m["abbr"]
-    return None
+    return defined_abbreviation((name,), (t for t in texts if isinstance(t, str)), ignore_case=True)
 
 
 def phase_about(text: str, phases: Iterable[Entry]) -> Entry | None:
