@@ -149,12 +149,9 @@ SCHEDULE = _re(
 # Read for a schedule and a route; other words ("given with chemotherapy") stay in the
 # bullet's text only.
 ADMINISTRATION = _re(r",\s+(?P<text>(?:(?:often|usually|typically) )?(?:given|taken)\b.*)$")
-CONDITION = _re(r"\b(?P<text>if (?:the|your|a|an) [^.()]+?)\s*(?:\(|[.,;]|$)")
-AFTER_FAILURE = _re(r"^(?P<after>If (?:this|that|it) (?:doesn't|does not|didn't|did not) work)\b")
 PURPOSE = _re(r"\s+to\s+(?!the\b|a\b|an\b|your\b)(?P<purpose>(?-i:[a-z]).*)$")
 AS_NEEDED = _re(r"\s+as needed$")
 DOSE = _re(r"\b(?P<dose>high|low)-dose\b")
-BRAND = re.compile(r"^\s*\((?P<brand>[A-Z][\w-]*(?: [A-Z][\w-]*)*)\)")
 SUCH_AS = _re(r"^(?P<head>.+?)\s+such as\s+(?P<list>.+)$")
 CARRIER = _re(r"^(?P<carrier>[^,]+?)\s+with\s+(?P<list>.+)$")
 OFFERED = _re(r"\bmay be offered\b")

@@ -52,7 +52,6 @@ class DrugConcept:
     key: str  # the table key, or a slug of the dictionary's canonical name
     name: str  # the generic name the output uses (table name, or the dictionary's)
     known: Drug | None  # the table entry, when the tables code it
-    source: str  # "tables" or "drug-named-entity-recognition <version>"
     formulation: str | None = None  # "liposomal": a product of its own, never the parent's code
     parent: str | None = None  # for a formulation, the key of the drug it is a form of
 
@@ -82,6 +81,14 @@ class Regimen:
     drugs: tuple[str, ...]
 
 
+def _any_of(
+    names: Iterable[str], *, before: str = r"(?<![\w-])", after: str = r"(?![\w-])", flags: int = 0
+) -> re.Pattern[str]:
+    """One pattern for many names, longest first, as whole words (group 1 is the name)."""
+    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    return re.compile(f"{before}({alternatives}){after}", flags)
+
+
 def _data(name: str) -> Any:
     return yaml.safe_load(
         resources.files(__package__).joinpath("data").joinpath(name).read_text("utf-8")
@@ -96,12 +103,9 @@ class _Dictionary:
     """The packaged drug dictionary, behind the one call it is used through."""
 
     def __init__(self) -> None:
-        from importlib.metadata import version
-
         from drug_named_entity_recognition import find_drugs
 
         self._find = find_drugs
-        self.source = f"drug-named-entity-recognition {version('drug-named-entity-recognition')}"
 
     def find(self, tokens: list[str]) -> list[tuple[dict[str, Any], int, int]]:
         found: list[tuple[dict[str, Any], int, int]] = self._find(tokens, is_ignore_case=True)
@@ -131,19 +135,14 @@ class Lexicon:
             reverse=True,
         )
         self._regimen_by_name = dict(names)
-        self._regimen_pattern = re.compile(
-            r"(?<![\w+-])(" + "|".join(re.escape(n) for n, _ in names) + r")(?![\w+]|-\w)"
+        # "CHOP" but not the CHOP of "R-CHOP"; "7+3" whole.
+        self._regimen_pattern = _any_of(
+            (n for n, _ in names), before=r"(?<![\w+-])", after=r"(?![\w+]|-\w)"
         )
-        self._table_names = {d.name.casefold(): d for d in terms.drugs}
         self._extra: dict[str, str] = {
             name: entry["name"] for entry in words["extra_drugs"] for name in entry["names"]
         }
-        self._extra_pattern = re.compile(
-            r"(?<![\w-])("
-            + "|".join(re.escape(n) for n in sorted(self._extra, key=len, reverse=True))
-            + r")(?![\w-])",
-            re.IGNORECASE,
-        )
+        self._extra_pattern = _any_of(self._extra, flags=re.IGNORECASE)
         self._fuzzy_choices = sorted(
             {n for d in terms.drugs for n in (d.name, *d.synonyms) if len(n) >= 6}
         )
@@ -157,22 +156,20 @@ class Lexicon:
         (all-trans retinoic acid, ATRA)": later "ATRA" alone is tretinoin on that page)."""
         view = copy.copy(self)
         view._page_names = dict(names)
-        view._found = {}
-        view._page_pattern = (
-            re.compile(
-                r"(?<![\w-])("
-                + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-                + r")(?![\w-])"
-            )
-            if names
-            else None
-        )
+        view._page_pattern = _any_of(names) if names else None
+        # What this view already found stands wherever none of the page's names occurs.
+        pattern = view._page_pattern
+        view._found = {
+            text: found
+            for text, found in (self._found or {}).items()
+            if pattern is None or not pattern.search(text)
+        }
         return view
 
     # -- drugs -------------------------------------------------------------------------
 
     def table_concept(self, drug: Drug) -> DrugConcept:
-        return self._concept(DrugConcept(drug.key, drug.name, drug, "tables"))
+        return self._concept(DrugConcept(drug.key, drug.name, drug))
 
     def _concept(self, concept: DrugConcept) -> DrugConcept:
         return self._concepts.setdefault(concept.key, concept)
@@ -185,11 +182,11 @@ class Lexicon:
         name = str(data.get("name") or "").strip()
         if not name:
             return None
-        known = self.terms.drug(name) or self._table_names.get(name.casefold())
+        known = self.terms.drug(name)  # by name or synonym, case aside
         if known is not None:
             return self.table_concept(known)
         generic = name.lower()
-        return self._concept(DrugConcept(_slug(generic), generic, None, _dictionary().source))
+        return self._concept(DrugConcept(_slug(generic), generic, None))
 
     def formulation(self, base: DrugConcept, words: str) -> DrugConcept:
         """ "liposomal doxorubicin": its own product. A table entry of that name is used when
@@ -199,15 +196,8 @@ class Lexicon:
         if known is not None and known.key != base.key:
             return self.table_concept(known)
         return self._concept(
-            DrugConcept(_slug(name), name, None, base.source, formulation=name, parent=base.key)
+            DrugConcept(_slug(name), name, None, formulation=name, parent=base.key)
         )
-
-    def concepts(self) -> dict[str, DrugConcept]:
-        """Every drug concept met so far, by key (for provenance checks)."""
-        return dict(self._concepts)
-
-    def regimen(self, key: str) -> Regimen | None:
-        return next((r for r in self.regimens if r.key == key), None)
 
     # -- finding -----------------------------------------------------------------------
 
@@ -249,7 +239,7 @@ class Lexicon:
             concept = (
                 self.table_concept(known)
                 if known
-                else self._concept(DrugConcept(_slug(name), name, None, "lexicon"))
+                else self._concept(DrugConcept(_slug(name), name, None))
             )
             candidates.append(
                 (1, Mention(em.start(1), em.end(1), "drug", concept.key, words, concept))
@@ -306,10 +296,12 @@ class Lexicon:
                     ):
                         combined = hit
                     continue
-                if hit is not None or self.names_for(m.drug, words):
-                    (brands if _looks_like_brand(words) else others).append(words)
-                elif _looks_like_brand(words):
+                # A brand is a brand whether or not a lexicon knows it; a name of another
+                # shape is the drug's other name only when a lexicon says it is one.
+                if _looks_like_brand(words):
                     brands.append(words)
+                elif hit is not None or self.names_for(m.drug, words):
+                    others.append(words)
             if combined is not None and combined.drug is not None:
                 start = m.start
                 if (
