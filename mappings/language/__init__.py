@@ -6,5 +6,6 @@ what the words around a mention do to it. Pure: no web layer, no store.
 - ``sentences``: sentence boundaries (pysbd);
 - ``clauses``: a sentence's main clause and its condition or sequence clause (rules as data);
 - ``context``: modifier scope by ConText (medspaCy): context, negation, examples, frequency;
-- ``headings``: tolerant heading matching (rapidfuzz).
+- ``headings``: tolerant heading matching (rapidfuzz);
+- ``abbreviations``: the abbreviation a text defines for a name ("… leukemia (ALL)").
 """
