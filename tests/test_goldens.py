@@ -68,7 +68,7 @@ def test_bad_middle_format_is_refused_with_its_location(mutate, where) -> None: 
 
 
 def test_middle_format_that_is_not_yaml_is_refused_with_a_line() -> None:
-    with pytest.raises(ContentError, match=r"^line 3: not valid YAML or JSON$"):
+    with pytest.raises(ContentError, match=r"^line 3: not valid YAML: found character"):
         loads("format: ped-content/1\ncontent:\n\ttitle: x\n")
 
 

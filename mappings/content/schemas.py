@@ -12,6 +12,8 @@ from typing import Any, ClassVar, get_args
 import yaml
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_load, validate
 
+from mappings.documents import DocumentError, loads_yaml
+
 from . import model
 
 FORMAT = "ped-content/2"  # bumped when the middle format changes incompatibly
@@ -285,11 +287,10 @@ def dumps_json(content: model.PhaseContent) -> str:
 
 
 def loads(text: str) -> model.PhaseContent:
-    """Load YAML or JSON text (JSON is YAML)."""
+    """Load YAML or JSON text (JSON is YAML), read strictly and bounded
+    (``mappings.documents``): a refusal is a ``ContentError`` starting ``line N: ``."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise ContentError(f"{where}not valid YAML or JSON") from e
+        data = loads_yaml(text)
+    except DocumentError as e:
+        raise ContentError(f"line {e.line}: {e.message}" if e.line else e.message) from None
     return load(data)
