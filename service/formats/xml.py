@@ -38,6 +38,8 @@ from fhir_core.utils import (
 )
 from lxml import etree
 
+from mappings.limits import MAX_NUMBER_LENGTH
+
 FHIR_NS = "http://hl7.org/fhir"
 XHTML_NS = "http://www.w3.org/1999/xhtml"
 
@@ -354,6 +356,13 @@ def _typed(raw: str, fhir_type: str, line: int) -> Any:
     pattern = _PATTERNS.get(fhir_type)
     if pattern is None:
         return raw
+    if fhir_type != "boolean" and len(raw) > MAX_NUMBER_LENGTH:
+        # The limit JSON input has (mappings.documents); Python cannot even read an integer
+        # of more than 4,300 digits.
+        raise XmlError(
+            line,
+            f"the {fhir_type} has {len(raw)} characters (at most {MAX_NUMBER_LENGTH} are read)",
+        )
     if not pattern.fullmatch(raw):
         raise XmlError(line, f"{raw!r} is not a valid {fhir_type}")
     if fhir_type == "boolean":
