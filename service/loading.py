@@ -2,33 +2,48 @@
 
 Three kinds of input: source pages (``.txt``), the middle format (``.yaml``/``.yml``, or
 ``.json`` tagged with its format) and FHIR (``.json``: a Bundle of any type, or one
-resource). Everything is mapped and validated first; the caller writes the result in one
+resource). Everything is mapped and checked first; the caller writes the result in one
 transaction. Every problem is a ``LoadError`` naming the input and, where known, its line.
+
+What is checked, in order:
+
+1. the document (``mappings.documents``): strict, bounded JSON and YAML, no bidi controls;
+2. the input (``read_bytes``): served types, valid ids, the Bundle rules (unique
+   ``fullUrl``, every ``urn:`` reference resolved by an entry, only PUT/POST in a
+   transaction), the limits of ``mappings.limits``, and the FHIR models;
+3. the gate (``gate``, which ``prepare`` runs on everything it is about to write, for
+   ``flask load`` and ``$import`` alike): ``$validate``'s own checks, with references and
+   canonicals resolving among the resources written together or in the store.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 from mappings import fhir
-from mappings.content import ContentError, loads
+from mappings.content import ContentError, load, loads
+from mappings.documents import DocumentError, check_text, json_lines, loads_json, walk
+from mappings.limits import MAX_ACTION_DEPTH, MAX_ACTIONS, MAX_PROBLEMS, MAX_RESOURCES
 from mappings.pipeline import MappedPage, map_page, map_phase
 from mappings.rules import MappingConfig
 from mappings.source import PageError
-from service.search.params import RESOURCE_TYPES
+from service.search.params import CANONICAL_TYPES, RESOURCE_TYPES
 from service.search.query import SearchError, parse_search
-from service.store import Store
+from service.store import Store, resolve_canonicals
 from service.store.store import content_hash
+from service.validation import validate
 
 Resource = dict[str, Any]
 Kind = Literal["page", "content", "fhir"]
+Key = tuple[str, str]
+Steps = tuple[str | int, ...]
+"""Where a value is in a JSON document: keys and list indexes from the root."""
 
 SUFFIXES: dict[str, Kind | None] = {
     ".txt": "page",
@@ -37,15 +52,81 @@ SUFFIXES: dict[str, Kind | None] = {
     ".json": None,  # content or FHIR: the document says which
 }
 
+TOO_COSTLY = "too-costly"
+"""The issue code of a refusal for size (more resources or actions than the limits)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input: where (``source:line``, and ``expression``, the
+    FHIRPath of the element in the input when it is FHIR) and what."""
+
+    source: str
+    line: int
+    message: str
+    expression: str | None = None
+    code: str = "invalid"
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line}: {self.message}"
+
 
 class LoadError(ValueError):
-    """Input that cannot be loaded: ``source:line: message`` (line 0 when unknown)."""
+    """Input that cannot be loaded: ``source:line: message`` (line 0 when unknown).
 
-    def __init__(self, source: str, line: int, message: str) -> None:
-        super().__init__(f"{source}:{line}: {message}")
+    ``problems`` lists every problem found (the first is the one in the message); the
+    message says how many more there are. ``code`` is the first one's issue type."""
+
+    def __init__(
+        self,
+        source: str,
+        line: int,
+        message: str,
+        *,
+        code: str = "invalid",
+        expression: str | None = None,
+        more: Sequence[Problem] = (),
+        truncated: bool = False,
+    ) -> None:
+        first = Problem(source, line, message, expression, code)
+        text = str(first)
+        if more or truncated:
+            count = f"{len(more)}{'+' if truncated else ''}"
+            text += f" (and {count} more problem{'s' if len(more) != 1 or truncated else ''})"
+        super().__init__(text)
         self.source = source
         self.line = line
         self.message = message
+        self.code = code
+        self.problems: tuple[Problem, ...] = (first, *more)
+        self.truncated = truncated
+
+    @classmethod
+    def of(cls, problems: Sequence[Problem], truncated: bool = False) -> LoadError:
+        first, *more = problems
+        return cls(
+            first.source,
+            first.line,
+            first.message,
+            code=first.code,
+            expression=first.expression,
+            more=more,
+            truncated=truncated,
+        )
+
+
+class _Lines:
+    """The lines of values in one JSON input, found (by reading it again, keeping where
+    each value starts) only when a problem needs one."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._find: Callable[[Steps], int] | None = None
+
+    def __call__(self, steps: Steps) -> int:
+        if self._find is None:
+            self._find = json_lines(self._text)
+        return self._find(steps)
 
 
 @dataclass(frozen=True)
@@ -72,6 +153,9 @@ class LoadedInput:
     """Bundle fullUrl -> ``Type/id`` of its resource, to rewrite references that use it."""
     positions: tuple[int, ...] = ()
     """The Bundle entry of each of ``resources`` (with ``creates``, the request order)."""
+    lines: _Lines | None = None
+    """For FHIR input, the lines of its values (None for mapped pages and content)."""
+    bundle: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,36 +201,57 @@ def read_file(path: Path, config: MappingConfig) -> LoadedInput:
 
 
 def read_bytes(source: str, data: bytes, kind: Kind | None, config: MappingConfig) -> LoadedInput:
-    """Map or validate one input. ``kind`` None means JSON that says what it is."""
+    """Map or check one input. ``kind`` None means JSON that says what it is."""
     if kind == "page":
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            pass  # the page reader says where
+        else:
+            _document(source, check_text, text)
         try:
             return _mapped(source, map_page(data, config))
         except PageError as e:
             raise LoadError(source, e.line, e.message) from None
     text = _text(source, data)
-    if kind is None:
-        document = _json(source, text)
-        if isinstance(document, Mapping) and "resourceType" in document:
-            return _fhir_input(source, text, document)
-        kind = "content"
     if kind == "content":
         try:
             content = loads(text)
         except ContentError as e:
             raise LoadError(source, _content_line(str(e)), _content_message(str(e))) from None
         return _mapped(source, map_phase(content, config))
-    document = _json(source, text)
+    document = _document(source, loads_json, text)
+    if kind is None and not (isinstance(document, Mapping) and "resourceType" in document):
+        try:
+            content = load(document)  # the middle format as JSON, read once
+        except ContentError as e:
+            raise LoadError(source, 0, _content_message(str(e))) from None
+        return _mapped(source, map_phase(content, config))
     if not isinstance(document, Mapping) or "resourceType" not in document:
         raise LoadError(source, 1, "not a FHIR resource or Bundle (no resourceType)")
     return _fhir_input(source, text, document)
 
 
+def _document(source: str, read: Callable[[str], Any], text: str) -> Any:
+    try:
+        return read(text)
+    except DocumentError as e:
+        raise LoadError(source, e.line, e.message, code="structure") from None
+
+
 def _mapped(source: str, mapped: MappedPage) -> LoadedInput:
-    return LoadedInput(
-        source,
-        tuple(dict(r) for r in mapped.result.resources),
-        tuple(mapped.result.warnings),
-    )
+    resources = tuple(dict(r) for r in mapped.result.resources)
+    if len(resources) > MAX_RESOURCES:
+        raise LoadError(
+            source,
+            0,
+            f"maps to {len(resources)} resources; at most {MAX_RESOURCES} are "
+            "loaded from one input",
+            code=TOO_COSTLY,
+        )
+    for resource in resources:
+        _check_actions(source, resource, None, ())
+    return LoadedInput(source, resources, tuple(mapped.result.warnings))
 
 
 def _text(source: str, data: bytes) -> str:
@@ -155,13 +260,6 @@ def _text(source: str, data: bytes) -> str:
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         raise LoadError(source, line, "not valid UTF-8") from None
-
-
-def _json(source: str, text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise LoadError(source, e.lineno, f"not valid JSON: {e.msg}") from None
 
 
 _LINE_PREFIX = re.compile(r"line (\d+): ")
@@ -178,77 +276,159 @@ def _content_message(message: str) -> str:
     return _LINE_PREFIX.sub("", message, count=1)
 
 
-def _line_of(text: str, resource: Mapping[str, Any]) -> int:
-    """Where a resource starts in its file, found by its id (0 if it has none)."""
-    resource_id = resource.get("id")
-    if not isinstance(resource_id, str):
-        return 0
-    match = re.search(r'"id"\s*:\s*' + re.escape(json.dumps(resource_id)), text)
-    return text.count("\n", 0, match.start()) + 1 if match else 0
+# --- FHIR input ----------------------------------------------------------------------------
+
+
+def _fhirpath(root: str, steps: Iterable[str | int]) -> str:
+    return root + "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in steps)
+
+
+_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _steps(location: str) -> Steps:
+    """``Medication.ingredient[0].item`` -> ``("ingredient", 0, "item")``."""
+    steps = [int(m[2]) if m[2] else m[1] for m in _STEP.finditer(location)]
+    return tuple(steps[1:])
+
+
+def _line(lines: _Lines | None, steps: Steps) -> int:
+    return lines(steps) if lines is not None else 0
 
 
 def _fhir_input(source: str, text: str, document: Mapping[str, Any]) -> LoadedInput:
+    lines = _Lines(text)
     if document.get("resourceType") != "Bundle":
-        return LoadedInput(source, (_checked(source, text, document),), ())
+        _check_urns(source, lines, [((), document)], set())
+        return LoadedInput(source, (_checked(source, lines, (), document),), (), lines=lines)
     entries = document.get("entry", [])
     if not isinstance(entries, list):
-        raise LoadError(source, 1, "Bundle.entry is not a list")
+        raise LoadError(source, lines(("entry",)), "Bundle.entry is not a list")
+    if len(entries) > MAX_RESOURCES:
+        raise LoadError(
+            source,
+            lines(("entry", MAX_RESOURCES)),
+            f"the Bundle has {len(entries)} entries; "
+            f"at most {MAX_RESOURCES} resources are loaded from one input",
+            code=TOO_COSTLY,
+            expression="Bundle.entry",
+        )
     transaction = document.get("type") in ("transaction", "batch")
     resources: list[Resource] = []
     positions: list[int] = []
     creates: list[Create] = []
     full_urls: dict[str, str] = {}
+    entry_urls: dict[str, int] = {}
+    located: list[tuple[Steps, Any]] = []
     for n, entry in enumerate(entries):
+        at: Steps = ("entry", n)
         resource = entry.get("resource") if isinstance(entry, Mapping) else None
         if not isinstance(resource, Mapping):
-            raise LoadError(source, 0, f"Bundle.entry[{n}] has no resource")
+            raise LoadError(source, lines(at), f"Bundle.entry[{n}] has no resource")
+        full_url = entry.get("fullUrl")
+        if isinstance(full_url, str):
+            if full_url in entry_urls:
+                # R4 bdl-7; otherwise references to it would bind to one entry silently.
+                raise LoadError(
+                    source,
+                    lines((*at, "fullUrl")),
+                    f"Bundle.entry[{n}].fullUrl {full_url} is "
+                    f"also Bundle.entry[{entry_urls[full_url]}]'s: the fullUrls of a Bundle "
+                    "must be unique",
+                    expression=f"Bundle.entry[{n}].fullUrl",
+                )
+            entry_urls[full_url] = n
+        located.append(((*at, "resource"), resource))
+    _check_urns(source, lines, located, set(entry_urls))
+    for n, entry in enumerate(entries):
+        resource = entry["resource"]
         request = entry.get("request") if transaction else None
         if isinstance(request, Mapping) and request.get("method") == "POST":
-            creates.append(_create(source, text, n, entry, request))
+            creates.append(_create(source, lines, n, entry, request))
             continue
         if transaction:
-            _check_put(source, text, n, resource, request)
-        checked = _checked(source, text, resource)
+            _check_put(source, lines, n, resource, request)
+        checked = _checked(source, lines, ("entry", n, "resource"), resource)
         resources.append(checked)
         positions.append(n)
         full_url = entry.get("fullUrl")
         if isinstance(full_url, str):
             full_urls[full_url] = f"{checked['resourceType']}/{checked['id']}"
-    return LoadedInput(source, tuple(resources), (), tuple(creates), full_urls, tuple(positions))
+    return LoadedInput(
+        source, tuple(resources), (), tuple(creates), full_urls, tuple(positions), lines, True
+    )
 
 
-def _check_put(source: str, text: str, n: int, resource: Mapping[str, Any], request: Any) -> None:
+_URN = ("urn:uuid:", "urn:oid:")
+
+
+def _check_urns(
+    source: str, lines: _Lines, located: Iterable[tuple[Steps, Any]], full_urls: set[str]
+) -> None:
+    """A ``urn:uuid:``/``urn:oid:`` reference names a Bundle entry (R4 bundle.html
+    #references): one that names none cannot be resolved, and is not stored as it is."""
+    problems = []
+    for at, resource in located:
+        for steps, value in walk(resource):
+            if (
+                steps
+                and steps[-1] == "reference"
+                and isinstance(value, str)
+                and value.startswith(_URN)
+                and value not in full_urls
+            ):
+                where = _fhirpath(
+                    "Bundle" if at else str(resource.get("resourceType")), (*at, *steps)
+                )
+                problems.append(
+                    Problem(
+                        source,
+                        lines((*at, *steps)),
+                        f"{where}: {value} is the fullUrl of no entry in this Bundle",
+                        where,
+                        "not-found",
+                    )
+                )
+    if problems:
+        raise LoadError.of(problems[:MAX_PROBLEMS], truncated=len(problems) > MAX_PROBLEMS)
+
+
+def _check_put(
+    source: str, lines: _Lines, n: int, resource: Mapping[str, Any], request: Any
+) -> None:
+    at: Steps = ("entry", n)
     if not isinstance(request, Mapping):
-        raise LoadError(
-            source, _line_of(text, resource), f"Bundle.entry[{n}] of a transaction has no request"
-        )
+        raise LoadError(source, lines(at), f"Bundle.entry[{n}] of a transaction has no request")
     expected = f"{resource.get('resourceType')}/{resource.get('id')}"
     if request.get("method") != "PUT" or request.get("url") != expected:
         raise LoadError(
-            source, _line_of(text, resource),
+            source,
+            lines((*at, "request")),
             f"Bundle.entry[{n}].request: only PUT {expected} or POST "
             f"{resource.get('resourceType')} can be loaded, not "
             f"{request.get('method')} {request.get('url')}",
-        )  # fmt: skip
+        )
 
 
 def _create(
-    source: str, text: str, n: int, entry: Mapping[str, Any], request: Mapping[str, Any]
+    source: str, lines: _Lines, n: int, entry: Mapping[str, Any], request: Mapping[str, Any]
 ) -> Create:
     resource = entry["resource"]
-    line = _line_of(text, resource)
+    at: Steps = ("entry", n, "resource")
     if request.get("url") != resource.get("resourceType"):
         raise LoadError(
-            source, line, f"Bundle.entry[{n}].request.url must be "
-            f"{resource.get('resourceType')!r} for a POST, not {request.get('url')!r}",
-        )  # fmt: skip
+            source,
+            lines(("entry", n, "request", "url")),
+            f"Bundle.entry[{n}].request.url must "
+            f"be {resource.get('resourceType')!r} for a POST, not {request.get('url')!r}",
+        )
     # The server chooses the id of a created resource (R4 §3.1.0.8); any id sent is ignored.
-    checked = _checked(source, text, {k: v for k, v in resource.items() if k != "id"}, line)
+    checked = _checked(source, lines, at, {k: v for k, v in resource.items() if k != "id"}, True)
     if_none_exist = request.get("ifNoneExist")
     full_url = entry.get("fullUrl")
     return Create(
         source,
-        line,
+        lines(at),
         checked,
         if_none_exist if isinstance(if_none_exist, str) else None,
         full_url if isinstance(full_url, str) else None,
@@ -256,36 +436,193 @@ def _create(
     )
 
 
+def _label(resource: Mapping[str, Any], at: Steps) -> str:
+    """``Type/id``, or for a resource without an id yet where it is in its Bundle."""
+    resource_id = resource.get("id")
+    if isinstance(resource_id, str):
+        return f"{resource.get('resourceType')}/{resource_id}"
+    return f"{resource.get('resourceType')} of {_fhirpath('Bundle', at[:2])}"
+
+
+def _root(at: Steps | None, resource_type: str) -> str:
+    """The FHIRPath of a resource in its input (the type itself when it is the whole)."""
+    return _fhirpath("Bundle", at) if at else resource_type
+
+
 def _checked(
-    source: str, text: str, resource: Mapping[str, Any], create_line: int | None = None
+    source: str, lines: _Lines, at: Steps, resource: Mapping[str, Any], create: bool = False
 ) -> Resource:
-    """A valid resource of a served type; with ``create_line``, one without an id yet."""
-
-    def line() -> int:
-        # Found only for an error: searching the text for every resource of a large
-        # Bundle made loading quadratic in its size.
-        return _line_of(text, resource) if create_line is None else create_line
-
+    """A served resource that the FHIR models accept; with ``create``, one without an id
+    yet. ``at`` is where it is in its input."""
     resource_type = resource.get("resourceType")
     if resource_type not in RESOURCE_TYPES:
         raise LoadError(
             source,
-            line(),
+            lines((*at, "id")),
             f"{resource_type!r} is not served here (only {', '.join(RESOURCE_TYPES)})",
+            expression=_fhirpath(_root(at, "Resource"), ("resourceType",)),
         )
     resource_id = resource.get("id")
-    if create_line is None and (
-        not isinstance(resource_id, str) or not fhir.is_valid_id(resource_id)
-    ):
-        raise LoadError(source, line(), f"{resource_type} needs a valid id, not {resource_id!r}")
+    if not create and (not isinstance(resource_id, str) or not fhir.is_valid_id(resource_id)):
+        raise LoadError(
+            source,
+            lines((*at, "id")),
+            f"{resource_type} needs a valid id, not {resource_id!r}",
+            expression=_fhirpath(_root(at, resource_type), ("id",)),
+        )
+    _check_actions(source, resource, lines, at)
     try:
         fhir.validate(resource)
     except fhir.InvalidResource as e:
-        location, problem = e.problems[0]
-        raise LoadError(
-            source, line(), f"{resource_type}/{resource_id}: {location}: {problem}"
-        ) from None
+        problems = []
+        for location, problem in e.problems[:MAX_PROBLEMS]:
+            steps = tuple(
+                int(p) if p.isdecimal() and p.isascii() else p for p in location.split(".")
+            )
+            path = _fhirpath(_root(at, resource_type), steps)
+            problems.append(
+                Problem(
+                    source,
+                    lines((*at, *steps)),
+                    f"{_label(resource, at)}: {location}: {problem}",
+                    path,
+                    "structure",
+                )
+            )
+        raise LoadError.of(problems, truncated=len(e.problems) > MAX_PROBLEMS) from None
     return dict(resource)
+
+
+def _check_actions(
+    source: str, resource: Mapping[str, Any], lines: _Lines | None, at: Steps
+) -> None:
+    """At most ``MAX_ACTIONS`` actions in a PlanDefinition, nested at most
+    ``MAX_ACTION_DEPTH`` deep (counted without recursion, stopping at the limit)."""
+    if resource.get("resourceType") != "PlanDefinition":
+        return
+    count = 0
+    stack: list[tuple[Steps, Any]] = [(("action",), resource.get("action"))]
+    while stack:
+        steps, actions = stack.pop()
+        if not isinstance(actions, list):
+            continue
+        depth = sum(1 for s in steps if s == "action")
+        if depth > MAX_ACTION_DEPTH:
+            where = _fhirpath(_root(at, "PlanDefinition"), steps)
+            raise LoadError(
+                source,
+                _line(lines, (*at, *steps)),
+                f"{_label(resource, at)}: {where}: actions "
+                f"nested more than {MAX_ACTION_DEPTH} deep",
+                code=TOO_COSTLY,
+                expression=where,
+            )
+        count += len(actions)
+        if count > MAX_ACTIONS:
+            raise LoadError(
+                source,
+                _line(lines, (*at, "action")),
+                f"{_label(resource, at)}: more than {MAX_ACTIONS} actions in one PlanDefinition",
+                code=TOO_COSTLY,
+                expression=_fhirpath(_root(at, "PlanDefinition"), ("action",)),
+            )
+        for n, action in enumerate(actions):
+            if isinstance(action, Mapping):
+                stack.append(((*steps, n, "action"), action.get("action")))
+
+
+# --- the gate ------------------------------------------------------------------------------
+
+
+class StoreReferences:
+    """The validator's reference resolution (``service.validation.References``): among
+    ``resources`` (what is being written together) first, then in the store, where the
+    stored versions those resources replace no longer count."""
+
+    def __init__(self, store: Store, resources: Iterable[Mapping[str, Any]] = ()) -> None:
+        self.store = store
+        self.written: set[Key] = set()
+        self.urls: dict[str, set[str | None]] = {}
+        for resource in resources:
+            self.written.add((resource["resourceType"], resource["id"]))
+            url, version = resource.get("url"), resource.get("version")
+            if resource["resourceType"] in CANONICAL_TYPES and isinstance(url, str):
+                self.urls.setdefault(url, set()).add(version if isinstance(version, str) else None)
+        self._stored: dict[str, bool] = {}
+
+    def literal_exists(self, resource_type: str, resource_id: str) -> bool:
+        return (resource_type, resource_id) in self.written or self.store.exists(
+            resource_type, resource_id
+        )
+
+    def canonical_exists(self, url: str, version: str | None) -> bool:
+        versions = self.urls.get(url)
+        if versions is not None and (version is None or version in versions):
+            return True
+        canonical = url if version is None else f"{url}|{version}"
+        if canonical not in self._stored:
+            found = resolve_canonicals(self.store, CANONICAL_TYPES, {canonical})
+            self._stored[canonical] = any(
+                (f.resource_type, f.id) not in self.written for f in found
+            )
+        return self._stored[canonical]
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a resource to be written came from: its input, and where it is in it (None
+    for a mapped page or middle-format document, which have no FHIR text)."""
+
+    source: str
+    lines: _Lines | None = None
+    at: Steps | None = None
+    created: bool = False
+    """A POST entry: its id is new, so it is named by where it is in its Bundle."""
+
+    def problem(
+        self, resource: Mapping[str, Any], location: str, message: str, code: str
+    ) -> Problem:
+        resource_type = str(resource.get("resourceType"))
+        steps = _steps(location) if location else ()
+        if self.at is None or self.lines is None:
+            line, expression = 0, location or resource_type
+        else:
+            line = self.lines((*self.at, *(steps or ("id",))))
+            expression = _fhirpath(_root(self.at, resource_type), steps)
+        label = f"{resource_type}/{resource.get('id')}"
+        if self.created and self.at:
+            label = f"{resource_type} of {_fhirpath('Bundle', self.at[:2])}"
+        where = location or resource_type
+        # The validator's messages often start with the element they are about.
+        said = message if message.startswith(where) else f"{where}: {message}"
+        return Problem(
+            self.source,
+            line,
+            f"{label}: {said}",
+            expression,
+            code,
+        )
+
+
+def gate(
+    resources: Sequence[Resource], store: Store, origins: Mapping[Key, Origin] | None = None
+) -> None:
+    """The one check everything passes before it is written: ``$validate``'s (structure,
+    required bindings, invariants, narrative, terminology), with references and canonicals
+    resolving among ``resources`` or in ``store``. Raises a LoadError naming every error
+    (at most ``MAX_PROBLEMS``) at its input and line (``origins``); writes nothing."""
+    references = StoreReferences(store, resources)
+    problems: list[Problem] = []
+    for resource in resources:
+        key = (resource["resourceType"], resource["id"])
+        origin = (origins or {}).get(key) or Origin("input")
+        for issue in validate(resource, references=references):
+            if issue.severity in ("error", "fatal"):
+                problems.append(origin.problem(resource, issue.location, issue.message, issue.code))
+        if len(problems) > MAX_PROBLEMS:
+            raise LoadError.of(problems[:MAX_PROBLEMS], truncated=True)
+    if problems:
+        raise LoadError.of(problems)
 
 
 def merge(inputs: Sequence[LoadedInput]) -> list[Resource]:
@@ -310,7 +647,8 @@ def merge(inputs: Sequence[LoadedInput]) -> list[Resource]:
 
 
 def prepare(inputs: Sequence[LoadedInput], store: Store) -> Prepared:
-    """Settle transaction entries against the store, then ``merge``.
+    """Settle transaction entries against the store, ``merge``, then pass everything to be
+    written through the ``gate``.
 
     A conditional create (``ifNoneExist``) that matches one stored resource writes nothing;
     otherwise it gets a new id. References to a Bundle's ``fullUrl`` (``urn:uuid:…``) are
@@ -318,9 +656,15 @@ def prepare(inputs: Sequence[LoadedInput], store: Store) -> Prepared:
     settled: list[LoadedInput] = []
     existing: list[tuple[str, str]] = []
     order: list[tuple[str, str]] = []
+    origins: dict[Key, Origin] = {}
     for loaded in inputs:
         keys = [(r["resourceType"], r["id"]) for r in loaded.resources]
-        if not loaded.creates:
+        for n, key in enumerate(keys):
+            at: Steps | None = None
+            if loaded.lines is not None:
+                at = ("entry", loaded.positions[n], "resource") if loaded.bundle else ()
+            origins.setdefault(key, Origin(loaded.source, loaded.lines, at))
+        if not loaded.creates and not loaded.full_urls:
             settled.append(loaded)
             order += keys
             continue
@@ -336,6 +680,10 @@ def prepare(inputs: Sequence[LoadedInput], store: Store) -> Prepared:
             else:
                 resource_id = str(uuid.uuid4())
                 created.append({**create.resource, "id": resource_id})
+                at = ("entry", create.index, "resource")
+                origins.setdefault(
+                    (resource_type, resource_id), Origin(loaded.source, loaded.lines, at, True)
+                )
             if create.full_url:
                 targets[create.full_url] = f"{resource_type}/{resource_id}"
             placed.append((create.index, (resource_type, resource_id)))
@@ -344,7 +692,9 @@ def prepare(inputs: Sequence[LoadedInput], store: Store) -> Prepared:
             fhir.rewrite_references(r, targets) for r in (*loaded.resources, *created)
         )
         settled.append(LoadedInput(loaded.source, resources, loaded.warnings))
-    return Prepared(merge(settled), existing, order)
+    merged = merge(settled)
+    gate(merged, store, origins)
+    return Prepared(merged, existing, order)
 
 
 def _existing(store: Store, create: Create) -> str | None:
@@ -364,7 +714,9 @@ def _existing(store: Store, create: Create) -> str | None:
         return None
     if len(page.items) > 1:
         raise LoadError(
-            create.source, create.line, f"ifNoneExist {criteria!r} matches {page.total} "
+            create.source,
+            create.line,
+            f"ifNoneExist {criteria!r} matches {page.total} "
             f"{resource_type} resources; a conditional create needs at most one",
-        )  # fmt: skip
+        )
     return page.items[0].id

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
@@ -49,6 +49,7 @@ class FhirError(Exception):
         *,
         expression: str | None = None,
         headers: Mapping[str, str] | None = None,
+        issues: Sequence[tuple[str, str, str, str | None]] = (),
     ) -> None:
         super().__init__(diagnostics)
         self.status = status
@@ -56,6 +57,7 @@ class FhirError(Exception):
         self.code = code or _ISSUE_TYPES.get(status, "processing")
         self.expression = expression
         self.headers = dict(headers or {})
+        self.issues = list(issues)  # every problem, when there is more than one
 
 
 def operation_outcome(
@@ -78,9 +80,11 @@ def outcome_response(
     *,
     expression: str | None = None,
     headers: Mapping[str, str] | None = None,
+    issues: Sequence[tuple[str, str, str, str | None]] = (),
 ) -> Response:
     body = json.dumps(
-        operation_outcome([("error", code, diagnostics, expression)]), ensure_ascii=False
+        operation_outcome(list(issues) or [("error", code, diagnostics, expression)]),
+        ensure_ascii=False,
     ).encode()
     # In the client's format when negotiation got that far; R4 JSON otherwise (a 406).
     chosen: Negotiated = request.environ.get("ped.negotiated", DEFAULT) if request else DEFAULT
@@ -97,6 +101,7 @@ def _fhir_error(error: FhirError) -> Response:
         error.diagnostics,
         expression=error.expression,
         headers=error.headers,
+        issues=error.issues,
     )
 
 

@@ -10,7 +10,7 @@ import hmac
 
 from flask import Response, current_app, request
 
-from service.loading import Kind, LoadError, mapping_config, prepare, read_bytes
+from service.loading import TOO_COSTLY, Kind, LoadError, mapping_config, prepare, read_bytes
 from service.storage import get_store
 
 from . import bundles
@@ -43,6 +43,17 @@ def _authorize() -> None:
         )
 
 
+def _refusal(error: LoadError) -> FhirError:
+    """400 (413 for input over a size limit) naming every problem, one issue each."""
+    issues: list[tuple[str, str, str, str | None]] = [
+        ("error", p.code, str(p), p.expression) for p in error.problems
+    ]
+    if error.truncated:
+        issues.append(("error", TOO_COSTLY, "more problems were found than are listed", None))
+    status = 413 if error.code == TOO_COSTLY else 400
+    return FhirError(status, str(error), error.code, issues=issues)
+
+
 def import_content() -> Response:
     _authorize()
     mimetype = request.mimetype
@@ -60,7 +71,7 @@ def import_content() -> Response:
             prepared = prepare([loaded], store)  # one resource per (type, id)
             outcomes = store.put(prepared.resources)
     except LoadError as e:
-        raise FhirError(400, str(e), "invalid") from None
+        raise _refusal(e) from None
     base = fhir_base()
     warnings = (
         operation_outcome([("warning", "informational", w, None) for w in loaded.warnings])

@@ -312,6 +312,12 @@ def _import(client: FlaskClient, *resources: Resource) -> Resource:
     return reply
 
 
+def _plant(app: Flask, *resources: Resource) -> None:
+    """Write straight to the store what ``$import`` now refuses (canonicals that resolve to
+    nothing: ``service.loading.gate``), as a store loaded before that gate may hold."""
+    app.extensions["ped.store"].put(list(resources))
+
+
 def _imatinib_v2() -> Resource:
     activity = copy.deepcopy(FIXTURE["ActivityDefinition"]["imatinib"])
     activity.update(id="imatinib-v2", version="2.0.0")
@@ -340,8 +346,8 @@ def _revincludes_of(client: FlaskClient, activity_id: str) -> set[str]:
 
 def test_unversioned_and_wrong_version_canonicals_include(writable_app: Flask) -> None:
     client = writable_app.test_client()
-    _import(
-        client,
+    _plant(
+        writable_app,
         _plan("plant-unversioned", IMATINIB),
         _plan("plant-wrong-version", f"{IMATINIB}|9.9.9"),
         _plan("plant-unknown", f"{CANONICAL}/ActivityDefinition/nope|{VERSION}"),
@@ -371,7 +377,7 @@ def test_an_unversioned_canonical_resolves_to_the_latest_version(writable_app: F
 def test_revinclude_leaves_out_plans_pinned_to_another_version(writable_app: Flask) -> None:
     # plant-wrong-version uses imatinib|9.9.9, which is not ActivityDefinition/imatinib (1.0.0).
     client = writable_app.test_client()
-    _import(client, _plan("plant-wrong-version", f"{IMATINIB}|9.9.9"))
+    _plant(writable_app, _plan("plant-wrong-version", f"{IMATINIB}|9.9.9"))
     assert _revincludes_of(client, "imatinib") == set(PLANS)
 
 
