@@ -11,6 +11,7 @@ from typing import Any
 from flask import Response, request
 from marshmallow import Schema, ValidationError, fields, validate
 
+from mappings.documents import DocumentError, loads_json
 from service.packaging import dependencies, package
 from service.search.query import SearchError, SearchQuery, parse_search
 from service.storage import get_store
@@ -111,9 +112,11 @@ def _from_parameters_resource() -> dict[str, Any]:
     if request.mimetype not in ("application/fhir+json", "application/json"):
         raise FhirError(415, "POST $package takes a Parameters resource as application/fhir+json")
     try:
-        body = json.loads(request.get_data())
-    except ValueError:
-        raise FhirError(400, "the body is not valid JSON") from None
+        body = loads_json(request.get_data().decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise FhirError(400, "the body is not UTF-8 JSON") from None
+    except DocumentError as e:
+        raise FhirError(400, f"the body cannot be read: {e}", "structure") from None
     if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
         raise FhirError(400, "the body must be a Parameters resource")
     parameters = body.get("parameter", [])

@@ -12,10 +12,10 @@ from typing import Any
 
 from flask import Response, request
 
+from mappings.documents import DocumentError, check_text, find_bidi, loads_json
 from service.formats.xml import XmlError, XmlSyntaxError, from_xml
-from service.search.params import CANONICAL_TYPES
+from service.loading import StoreReferences
 from service.storage import get_store
-from service.store import Store, resolve_canonicals
 from service.validation import Issue, validate
 
 from .errors import FhirError, operation_outcome
@@ -24,20 +24,6 @@ from .views import reply, resource_type_or_404
 JSON_BODIES = ("application/fhir+json", "application/json")
 XML_BODIES = ("application/fhir+xml", "application/xml", "text/xml")
 BODY_TYPES = JSON_BODIES + XML_BODIES
-
-
-class StoreReferences:
-    """Reference resolution for the validator, against what this server holds."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def literal_exists(self, resource_type: str, resource_id: str) -> bool:
-        return self.store.exists(resource_type, resource_id)
-
-    def canonical_exists(self, url: str, version: str | None) -> bool:
-        canonical = url if version is None else f"{url}|{version}"
-        return bool(resolve_canonicals(self.store, CANONICAL_TYPES, {canonical}))
 
 
 class _NotAResource(str):
@@ -70,16 +56,37 @@ def _body() -> Any:
         raise FhirError(400, "$validate needs a resource in the body")
     if mimetype in XML_BODIES:
         try:
-            return from_xml(data)
+            resource = from_xml(data)
         except XmlSyntaxError as e:
             raise FhirError(400, f"the body is not FHIR XML: {e}", "structure") from None
         except XmlError as e:
             # Well-formed XML that is not a FHIR resource: a finding, like JSON that is not one.
             return _NotAResource(str(e))
+        _refuse_bidi(data, resource)
+        return resource
     try:
-        return json.loads(data)
-    except (ValueError, RecursionError) as e:
-        raise FhirError(400, f"the body is not valid JSON: {e}", "structure") from None
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise FhirError(400, f"the body is not UTF-8 JSON (line {line})", "structure") from None
+    try:
+        # The reader every input passes (mappings.documents): duplicate keys, nesting,
+        # number size and bidi controls are refused with the line, as $import refuses them.
+        return loads_json(text)
+    except DocumentError as e:
+        raise FhirError(400, f"the body cannot be read: {e}", "structure") from None
+
+
+def _refuse_bidi(data: bytes, resource: Any) -> None:
+    """Bidi controls in XML, written or as character references, as in JSON."""
+    found = find_bidi(resource)
+    if found is None:
+        return
+    try:
+        check_text(data.decode("utf-8", errors="replace"))
+        check_text(found)
+    except DocumentError as e:
+        raise FhirError(400, f"the body cannot be read: {e}", "structure") from None
 
 
 def _unwrap(body: Any) -> Any:
