@@ -519,6 +519,9 @@ def _responses(endpoint: _Endpoint, method: str, has_parameters: bool) -> dict[s
         ok["headers"].update(
             {"ETag": _ref("headers", "ETag"), "Last-Modified": _ref("headers", "Last-Modified")}
         )
+    links = _links(endpoint, method)
+    if links:
+        ok["links"] = links
     responses: dict[str, Any] = {"200": ok}
     if conditional:
         responses["304"] = {"description": "Not modified (If-None-Match, If-Modified-Since)"}
@@ -538,6 +541,118 @@ def _responses(endpoint: _Endpoint, method: str, has_parameters: bool) -> dict[s
     for status in sorted(errors):
         responses[str(status)] = _ref("responses", f"Error{status}")
     return responses
+
+
+# --- links: how one reply leads to the next request ---------------------------------------
+# OpenAPI links (runtime expressions) say which values of a reply a client sends next: the
+# id of a search match to read it, a read's version to vread it, what $import wrote to read
+# it back. Schemathesis follows them to chain calls (tests/api/test_stateful.py).
+
+_ID = r"([A-Za-z0-9.\-]+)"  # a logical id (no "}": it would end the runtime expression)
+_ETAG_VERSION = r'^W/"([0-9]+)"$'
+
+
+def _operation_id(endpoint: str, resource_type: str | None, method: str) -> str:
+    return f"{endpoint}-{resource_type or 'system'}-{method}"
+
+
+def _link(target: str, description: str, **parameters: str) -> dict[str, Any]:
+    return {
+        "operationId": target,
+        "description": description,
+        "parameters": {f"path.{name}": value for name, value in parameters.items()},
+    }
+
+
+def _instance_links(
+    resource_type: str, resource_id: str, version_id: str | None, source: str
+) -> dict[str, Any]:
+    """Read and history of the resource ``resource_id`` names, and vread of ``version_id``."""
+    links = {
+        "read": _link(
+            _operation_id("read", resource_type, "get"),
+            f"Read the {resource_type} {source}",
+            resource_id=resource_id,
+        ),
+        "history": _link(
+            _operation_id("history_instance", resource_type, "get"),
+            f"The history of the {resource_type} {source}",
+            resource_id=resource_id,
+        ),
+    }
+    if version_id is not None:
+        links["vread"] = _link(
+            _operation_id("vread", resource_type, "get"),
+            f"Read that version of the {resource_type} {source}",
+            resource_id=resource_id,
+            version_id=version_id,
+        )
+    return links
+
+
+def _import_links() -> dict[str, Any]:
+    """What $import wrote, from its first entry's location (``Type/id/_history/n``), for
+    each type: a link whose type is not the first entry's finds nothing to follow."""
+    links: dict[str, Any] = {}
+    for resource_type in PARAMETERS:
+        location = f"$response.body#/entry/0/response/location#regex:^{resource_type}/"
+        found = _instance_links(
+            resource_type,
+            f"{location}{_ID}/_history/[0-9]+$",
+            f"{location}[^/]+/_history/([0-9]+)$",
+            "written first",
+        )
+        links |= {f"{name}-{resource_type}": link for name, link in found.items()}
+    return links
+
+
+def _instance_operation_links(resource_type: str) -> dict[str, Any]:
+    """Each instance-level operation (``$package``) of the resource read, by GET."""
+    links = {}
+    for route in ROUTES:
+        operation = route.operation
+        if operation is None or operation.level != "instance" or "GET" not in route.methods:
+            continue
+        if resource_type not in (operation.resource_types or PARAMETERS):
+            continue
+        typed = "resource_type>" in route.rule
+        links[operation.name] = _link(
+            _operation_id(route.endpoint, resource_type if typed else None, "get"),
+            f"${operation.name} of the {resource_type} read",
+            resource_id="$request.path.resource_id",
+        )
+    return links
+
+
+def _links(endpoint: _Endpoint, method: str) -> dict[str, Any]:
+    """The links of a route's 200 reply (HEAD has its GET's: they are enough to chain)."""
+    route, resource_type = endpoint.route, endpoint.resource_type
+    if method == "head":
+        return {}
+    if route.operation is not None and _writes(route):
+        return _import_links()
+    if resource_type is None:
+        return {}
+    first = "$response.body#/entry/0/resource"
+    this = "$request.path.resource_id"
+    if route.interaction == "search-type":
+        return _instance_links(resource_type, f"{first}/id", None, "matched first")
+    if route.interaction == "history-type":
+        return _instance_links(
+            resource_type, f"{first}/id", f"{first}/meta/versionId", "changed last"
+        )
+    if route.interaction == "history-instance":
+        links = _instance_links(
+            resource_type, this, f"{first}/meta/versionId", "whose history this is"
+        )
+        del links["history"]  # this reply
+        return links
+    if route.interaction == "read":
+        etag = f"$response.header.ETag#regex:{_ETAG_VERSION}"
+        links = _instance_links(resource_type, this, etag, "read")
+        del links["read"]  # this reply
+        return links | _instance_operation_links(resource_type)
+    return {}
 
 
 def _form_body(resource_type: str) -> dict[str, Any]:
@@ -580,11 +695,67 @@ def _body_schema(builder: _Builder, route: Route, media_type: str) -> dict[str, 
     return _parameters_resource(builder, route.operation)
 
 
+def _narrative(text: str) -> dict[str, str]:
+    return {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{text}</div>'}
+
+
+def _import_examples(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """One FHIR resource of each served type, valid as it stands, to $import as FHIR JSON:
+    what a client can send as is, and what schemathesis sends to follow the reply's links."""
+    base = config.get("CANONICAL_BASE")
+
+    def canonical(resource_type: str, resource_id: str, title: str) -> dict[str, Any]:
+        return {
+            "resourceType": resource_type,
+            "id": resource_id,
+            "text": _narrative(title),
+            "url": f"{base}/{resource_type}/{resource_id}",
+            "version": "1.0.0",
+            "name": "".join(word.capitalize() for word in resource_id.split("-")),
+            "title": title,
+            "status": "draft",
+        }
+
+    resources = {
+        "PlanDefinition": canonical("PlanDefinition", "example-plan", "An example plan"),
+        "ActivityDefinition": {
+            **canonical("ActivityDefinition", "example-activity", "An example activity"),
+            "kind": "MedicationRequest",
+            "intent": "proposal",
+        },
+        "Medication": {
+            "resourceType": "Medication",
+            "id": "example-medication",
+            "text": _narrative("asparaginase"),
+            "status": "active",
+            "code": {
+                "coding": [
+                    {
+                        "system": "http://www.whocc.no/atc",
+                        "code": "L01XX02",
+                        "display": "asparaginase",
+                    }
+                ],
+                "text": "asparaginase",
+            },
+        },
+    }
+    return {
+        resource_type: {"summary": f"{resource_type}/{resource['id']}", "value": resource}
+        for resource_type, resource in resources.items()
+        if resource_type in PARAMETERS
+    }
+
+
 def _operation_body(builder: _Builder, route: Route, operation: Operation) -> dict[str, Any]:
     content = {
         media_type: {"schema": _body_schema(builder, route, media_type)}
         for media_type in operation.body
     }
+    if _writes(route):
+        for media_type, media in content.items():
+            if _is_json(media_type):
+                media["examples"] = _import_examples(builder.config)
     return {
         "required": True,
         "content": content,
@@ -626,7 +797,7 @@ def _operation(builder: _Builder, endpoint: _Endpoint, method: str) -> dict[str,
     summary, description = _summary(route)
     params = _parameters(builder, endpoint, method)
     operation: dict[str, Any] = {
-        "operationId": f"{route.endpoint}-{endpoint.resource_type or 'system'}-{method}",
+        "operationId": _operation_id(route.endpoint, endpoint.resource_type, method),
         "summary": summary,
         "tags": [endpoint.resource_type or "System"],
         "parameters": params,

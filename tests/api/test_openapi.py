@@ -149,6 +149,25 @@ def test_the_document_follows_the_configuration(tmp_path: Path) -> None:
     assert base in build_document(other.config)["info"]["description"]
 
 
+def test_the_import_examples_are_content_validate_accepts(
+    document: dict[str, Any], client: FlaskClient
+) -> None:
+    """What the document offers a client to send (and schemathesis sends to follow the
+    links of the reply) is a resource of each served type with no error."""
+    content = document["paths"]["/fhir/$import"]["post"]["requestBody"]["content"]
+    examples = {
+        media_type: {e["value"]["resourceType"]: e["value"] for e in m["examples"].values()}
+        for media_type, m in content.items()
+        if "examples" in m
+    }
+    assert set(examples) == {"application/json", "application/fhir+json"}
+    for resources in examples.values():
+        assert set(resources) == set(PARAMETERS)
+        for resource_type, resource in resources.items():
+            outcome = client.post(f"/fhir/{resource_type}/$validate", json=resource).get_json()
+            assert [i for i in outcome["issue"] if i["severity"] != "information"] == [], outcome
+
+
 # --- the docs page ------------------------------------------------------------------------
 
 
