@@ -54,7 +54,7 @@ from flask.testing import FlaskClient
 from bench import synthetic
 from service import create_app
 from service.search.query import parse_search
-from service.storage import EXTENSION
+from service.storage import open_store
 from service.store import Store, sql
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -337,8 +337,9 @@ def _app(database_url: str) -> Flask:
 
 
 def _store(app: Flask) -> Store:
-    store: Store = app.extensions[EXTENSION]
-    return store
+    """The app's store, opened (migrated) as a command would: ``create_app`` opens nothing."""
+    with app.app_context():
+        return open_store()
 
 
 def _require_empty(database_url: str) -> None:

@@ -2,35 +2,33 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from mappings.rules import DEFAULT_BASE
+from . import settings
+from .settings import ConfigError
+
+__all__ = ["ConfigError", "create_app"]
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """The app, configured from the defaults, then ``FLASK_*`` environment variables, then
+    ``test_config`` (``service.settings``). Raises ``ConfigError`` (one line) for a setting
+    that cannot be used. Opens no database: the store does on first use."""
+    chosen = settings.load(os.environ, test_config)
     app = Flask(__name__, instance_relative_config=True)
-    app.config.from_mapping(
-        CANONICAL_BASE=DEFAULT_BASE,
-        ARTIFACT_VERSION="1.0.0",
-        PACKAGE_NAME="ped.education.content",  # the FHIR NPM package `flask export` writes
-        DATABASE_URL=None,  # None: a SQLite file in the instance folder
-        DATABASE_CONNECT_TIMEOUT=5,  # seconds to reach the database before answering 503
-        DATABASE_STATEMENT_TIMEOUT=15,  # seconds one statement may run (PostgreSQL)
-        DATABASE_LOCK_TIMEOUT=120,  # seconds a load waits for another load to finish
-        DATABASE_MIGRATE=True,  # bring the schema to the latest revision at start-up
-        API_TOKEN=None,  # None: writes are refused
-        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
-        CACHE_MAX_AGE=300,  # seconds a cache may serve a read or search before revalidating
-        SERVICE_NAME="Patient-education FHIR service",  # author of Infobutton feeds
-        LOG_LEVEL="INFO",  # DEBUG, INFO, WARNING (drops the access records), ERROR
-        LOG_FORMAT="json",  # one JSON object a line on stderr; "text" for a terminal
-    )
-    # FLASK_CANONICAL_BASE, FLASK_ARTIFACT_VERSION, … from the environment.
-    app.config.from_prefixed_env()
+    # Flask's own settings (SECRET_KEY, …) from FLASK_* as Flask reads them; the service's
+    # are parsed by service.settings, whose values replace these below.
+    try:
+        app.config.from_prefixed_env()
+    except TypeError as e:  # FLASK_A__B where A is not a table
+        raise ConfigError(f"FLASK_* environment: {e}") from None
     if test_config is not None:
         app.config.from_mapping(test_config)
+    settings.init_app(app, chosen)  # first: its request hook refuses untrusted hosts
 
     from . import api, cli, education, health, infobutton, observability, storage
 
@@ -41,4 +39,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     education.init_app(app)
     infobutton.init_app(app)
     cli.init_app(app)
+    fix = chosen.proxy_fix
+    if fix.enabled:  # outermost: the access log sees the client, links the public host
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app,
+            x_for=fix.x_for,
+            x_proto=fix.x_proto,
+            x_host=fix.x_host,
+            x_port=fix.x_port,
+            x_prefix=fix.x_prefix,
+        )
     return app

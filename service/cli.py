@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, ParamSpec, TypeVar
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import with_appcontext
 
 from mappings.content import dumps_json, dumps_yaml
@@ -19,8 +22,9 @@ from mappings.pipeline import map_page
 from mappings.source import PageError, read_page
 from service.export import DEFAULT_BUNDLE_SIZE, ExportConfig, ExportError
 from service.export import export as export_store
-from service.loading import LoadError, expand, mapping_config, prepare, read_file
-from service.storage import get_store
+from service.loading import LoadError, expand, prepare, read_file
+from service.settings import current_settings
+from service.storage import open_store
 from service.store import StoreUnavailable
 from service.store.migrate import head
 
@@ -29,6 +33,32 @@ def _fail(message: str) -> NoReturn:
     """One line, ``FILE:LINE: what is wrong``, and a non-zero exit; never a traceback."""
     click.echo(message, err=True)
     raise click.exceptions.Exit(1)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _quiet(command: Callable[P, R]) -> Callable[P, R]:
+    """A command's stderr is its own lines (errors, warnings): the service's records below
+    WARNING (a migration's steps, access records) are not written while it runs."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(max(level, logging.WARNING))
+        try:
+            return command(*args, **kwargs)
+        finally:
+            root.setLevel(level)
+
+    return run
+
+
+def _os_error(error: OSError, path: Path) -> str:
+    """``FILE:0: reason`` for a file or folder the system would not give us."""
+    return f"{error.filename or path}:0: cannot read: {error.strerror or error}"
 
 
 @click.command("map")
@@ -50,25 +80,26 @@ def _fail(message: str) -> NoReturn:
     "for a folder, one line a page and catalogue-wide totals.",
 )
 @with_appcontext
+@_quiet
 def map_command(page: Path, as_content: bool, fmt: str, as_report: bool) -> None:
     """Map one page to an R4 collection Bundle (or, with --content, the middle format;
     with --report, the reading report for a content reviewer).
 
-    Warnings (e.g. a drug the terminology tables do not know) go to stderr.
+    Warnings (e.g. a drug the terminology tables do not know) go to stderr. Needs no
+    store: it opens no database.
     """
     if as_report:
-        _report(page)
+        try:
+            _report(page)
+        except OSError as e:  # a folder that cannot be listed
+            _fail(_os_error(e, page))
         return
     try:
         data = page.read_bytes()
     except OSError as e:
         _fail(f"{page}:0: cannot read: {e.strerror}")
     try:
-        config = mapping_config(current_app.config)
-    except ValueError as e:
-        _fail(f"configuration: {e}")
-    try:
-        mapped = map_page(data, config)
+        mapped = map_page(data, current_settings().mapping)
     except PageError as e:
         _fail(f"{page}:{e.line}: {e.message}")
     for warning in mapped.result.warnings:
@@ -108,6 +139,7 @@ def _read(page: Path) -> Reading:
 @click.command("load")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @with_appcontext
+@_quiet
 def load_command(paths: tuple[Path, ...]) -> None:
     """Load pages (.txt), middle-format content (.yaml/.json) and FHIR Bundles or
     resources (.json) into the store. Directories are searched recursively.
@@ -115,11 +147,7 @@ def load_command(paths: tuple[Path, ...]) -> None:
     Everything is mapped and validated first, then written in one transaction: on any
     error nothing is written. Content identical to what is stored creates no new version.
     """
-    try:
-        config = mapping_config(current_app.config)
-    except ValueError as e:
-        _fail(f"configuration: {e}")
-    store = get_store()
+    config = current_settings().mapping
     try:
         files = expand(paths)
         inputs = []
@@ -131,6 +159,7 @@ def load_command(paths: tuple[Path, ...]) -> None:
         for loaded in inputs:
             for warning in loaded.warnings:
                 click.echo(f"{loaded.source}: warning: {warning}", err=True)
+        store = open_store()  # opened only once the input is known to be good
         # Conditional creates are settled and everything written in one transaction that
         # holds the write lock: a concurrent load waits, and cannot create the same thing.
         with store.transaction():
@@ -138,6 +167,8 @@ def load_command(paths: tuple[Path, ...]) -> None:
             outcomes = store.put(prepared.resources)
     except LoadError as e:
         _fail(str(e))
+    except OSError as e:  # a folder that cannot be listed, a name too long
+        _fail(_os_error(e, paths[0]))
     except StoreUnavailable as e:
         _fail(f"database: {e} (nothing was written)")
     actions = Counter(o.action for o in outcomes)
@@ -167,20 +198,22 @@ def load_command(paths: tuple[Path, ...]) -> None:
 )
 @click.option("--force", is_flag=True, help="Replace a non-empty output directory.")
 @with_appcontext
+@_quiet
 def export_command(out: Path, bundle_size: int, force: bool) -> None:
     """Write the whole store as transaction Bundles (OUT/bundles), Bulk Data NDJSON
     (OUT/ndjson) and a FHIR NPM package (OUT/package.tgz).
 
     Built beside OUT and renamed into place at the end: on any error nothing is written.
     """
+    settings = current_settings()
     config = ExportConfig(
-        canonical_base=str(current_app.config["CANONICAL_BASE"]),
-        artifact_version=str(current_app.config["ARTIFACT_VERSION"]),
-        package_name=str(current_app.config["PACKAGE_NAME"]),
+        canonical_base=settings.canonical_base,
+        artifact_version=settings.artifact_version,
+        package_name=settings.package_name,
         bundle_size=bundle_size,
     )
-    store = get_store()
     try:
+        store = open_store()
         with store.snapshot():  # one state of the store, even while a load runs
             summary = export_store(store, out, config, force=force)
     except ExportError as e:
@@ -192,12 +225,13 @@ def export_command(out: Path, bundle_size: int, force: bool) -> None:
 
 @click.command("migrate")
 @with_appcontext
+@_quiet
 def migrate_command() -> None:
     """Bring the database schema to the latest revision (Alembic migrations, under the
     write lock, so nodes and loads never see a half-changed schema). Nodes do this at
     start-up unless FLASK_DATABASE_MIGRATE is false."""
     try:
-        changed = get_store().migrate()
+        changed = open_store(schema=False).migrate()
     except StoreUnavailable as e:
         _fail(f"database: {e}")
     state = "migrated" if changed else "already there"

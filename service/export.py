@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from mappings import fhir
+from mappings.rules.config import is_semver
 from service.search.params import RESOURCE_TYPES
 from service.store import Store, StoredResource
 
@@ -50,12 +51,7 @@ SERVER_META = ("versionId", "lastUpdated")
 
 # The FHIR package spec: two or more dot-separated namespaces, each a lowercase letter then
 # lowercase letters, digits or dashes.
-_PACKAGE_NAME = re.compile(r"[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+")
-# Semantic Versioning 2.0.0 (the package spec requires it for ``version``).
-_SEMVER = re.compile(
-    r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?"
-)
+PACKAGE_NAME_PATTERN = re.compile(r"[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+", re.ASCII)
 # Fields of a .index.json file entry: copied when the resource has a string of that name.
 _INDEX_FIELDS = ("id", "url", "version", "kind", "type", "supplements", "content")
 # Tar entry mtime: npm's own fixed timestamp for reproducible tarballs (1985-10-26T08:15Z),
@@ -110,12 +106,12 @@ def export_types() -> tuple[str, ...]:
 
 def check_config(config: ExportConfig) -> None:
     """Refuse configuration that would give a package other tools reject, before any work."""
-    if not _PACKAGE_NAME.fullmatch(config.package_name):
+    if not PACKAGE_NAME_PATTERN.fullmatch(config.package_name):
         raise ExportError(
             f"configuration: PACKAGE_NAME {config.package_name!r} is not a FHIR package name "
             "(lower-case, two or more dot-separated parts, e.g. ped.education.content)"
         )
-    if not _SEMVER.fullmatch(config.artifact_version):
+    if not is_semver(config.artifact_version):  # the package spec requires it
         raise ExportError(
             f"configuration: ARTIFACT_VERSION {config.artifact_version!r} is not a semantic "
             "version (a FHIR package version must be, e.g. 1.0.0)"

@@ -8,7 +8,10 @@ stdout, and exits non-zero, never with a traceback.
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +22,7 @@ import yaml
 from click.testing import Result
 from flask import Flask
 
-from service import create_app
+from service import ConfigError, create_app
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 PAGES = FIXTURES / "pages"
@@ -271,18 +274,111 @@ def test_a_control_character_is_refused_at_its_line(app: Flask, tmp_path: Path) 
     assert "control character U+001B" in result.stderr
 
 
-def test_a_bad_canonical_base_is_one_configuration_line(tmp_path: Path) -> None:
-    bad = create_app(
-        {
-            "TESTING": True,
-            "CANONICAL_BASE": "https://example.net/fhir/",
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        }
+def test_a_bad_canonical_base_stops_the_app_before_any_command(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^CANONICAL_BASE='https://example.net/fhir/': "):
+        create_app(
+            {
+                "TESTING": True,
+                "CANONICAL_BASE": "https://example.net/fhir/",
+                "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+            }
+        )
+
+
+def test_map_opens_no_database(app: Flask, tmp_path: Path) -> None:
+    result = run_map(app, str(PAGES / "all-induction.txt"))
+    assert_success(result)
+    assert result.stderr == ""
+    assert list(tmp_path.iterdir()) == [], "no database file was made"
+
+
+# -- the commands as a shell runs them ---------------------------------------------------
+
+ROOT = FIXTURES.parent
+FLASK = Path(sys.executable).parent / "flask"
+
+
+def flask(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``flask --app wsgi ARGS`` in a process of its own, over a database in ``tmp_path``
+    unless ``env`` names one, with no other FLASK_ setting from the caller's environment."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
+    environ["FLASK_DATABASE_URL"] = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    environ.update(env)
+    return subprocess.run(
+        [str(FLASK), "--app", "wsgi", *args],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
-    result = bad.test_cli_runner().invoke(args=["map", str(PAGES / "all-induction.txt")])
-    assert result.exit_code == 1 and result.stdout == ""
-    assert result.stderr.startswith("configuration: canonical base must be")
-    assert result.stderr.count("\n") == 1
+
+
+def assert_one_line(done: subprocess.CompletedProcess[str], pattern: str) -> None:
+    assert done.returncode != 0, done
+    assert done.stdout == "", done.stdout[:500]
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert re.fullmatch(pattern, done.stderr.rstrip("\n")), done.stderr
+
+
+def test_map_in_a_shell_prints_its_bundle_and_nothing_else(tmp_path: Path) -> None:
+    """Before: it made and migrated a database and wrote four JSON log lines to stderr."""
+    done = flask(tmp_path, "map", str(PAGES / "all-induction.txt"))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert json.loads(done.stdout) == golden("all-induction")
+    assert list(tmp_path.iterdir()) == [], "no database file was made"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("CACHE_MAX_AGE", "abc"), ("DATABASE_MIGRATE", "sometimes"), ("CANONICAL_BASE", "x")],
+)
+def test_a_bad_setting_is_one_line_in_a_shell(tmp_path: Path, name: str, value: str) -> None:
+    done = flask(tmp_path, "map", str(PAGES / "all-induction.txt"), **{f"FLASK_{name}": value})
+    assert_one_line(done, rf"configuration: FLASK_{name}={re.escape(repr(value))}: expected .+")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_load_into_a_new_database_prints_its_summary_only(tmp_path: Path) -> None:
+    """Before: the migration's four JSON log lines came first."""
+    done = flask(tmp_path, "load", str(PAGES / "all-induction.txt"))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert done.stdout.startswith("loaded 1 files: "), done.stdout
+
+
+@pytest.mark.parametrize(
+    "command", [["load", str(PAGES / "all-induction.txt")], ["export", "--out", "OUT"], ["migrate"]]
+)
+def test_the_database_away_is_one_line(tmp_path: Path, command: list[str]) -> None:
+    """A SQLite file in a folder that is not there; before, ``load`` also logged a JSON
+    warning when the app started."""
+    args = [str(tmp_path / "out") if a == "OUT" else a for a in command]
+    away = f"sqlite:///{tmp_path / 'not-there' / 'db.sqlite3'}"
+    done = flask(tmp_path, *args, FLASK_DATABASE_URL=away)
+    assert_one_line(done, r"(Error: )?database: .+")
+
+
+def test_a_schema_behind_is_one_line_naming_flask_migrate(tmp_path: Path) -> None:
+    page = str(PAGES / "all-induction.txt")
+    done = flask(tmp_path, "load", page, FLASK_DATABASE_MIGRATE="false")
+    assert_one_line(done, r"database: the database schema is behind .*flask --app wsgi migrate.*")
+    done = flask(tmp_path, "migrate", FLASK_DATABASE_MIGRATE="false")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert flask(tmp_path, "load", page, FLASK_DATABASE_MIGRATE="false").returncode == 0
+
+
+def test_a_name_too_long_is_one_line(app: Flask) -> None:
+    """``Path.is_dir`` raises for a name longer than the system allows: a traceback before."""
+    name = "x" * 5000
+    with app.app_context():
+        for args in (["load", name], ["map", "--report", name]):
+            result = app.test_cli_runner().invoke(args=args)
+            assert_one_error_line(result, name)
 
 
 def test_a_page_without_its_review_line_maps_to_the_same_plan(app: Flask, tmp_path: Path) -> None:

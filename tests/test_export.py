@@ -22,7 +22,7 @@ import pytest
 from click.testing import Result
 from flask import Flask
 
-from service import create_app
+from service import ConfigError, create_app
 from service.export import DEPENDENCY_ORDER
 from service.store import Store, StoredResource, StoreUnavailable
 from tests.conftest import FIXTURES
@@ -553,8 +553,9 @@ def test_interrupt_midway_keeps_the_previous_export(
 def test_configuration_a_package_cannot_have_is_refused(
     app: Flask, tmp_path: Path, setting: str, value: str, word: str
 ) -> None:
-    configured = make_app(tmp_path / "empty.sqlite3", **{setting: value})
-    assert_one_error_line(export(configured, tmp_path / "out"), word, "nothing was written")
+    """Refused when the app starts (service.settings), before any export can begin."""
+    with pytest.raises(ConfigError, match=word):
+        make_app(tmp_path / "empty.sqlite3", **{setting: value})
     assert not (tmp_path / "out").exists()
 
 

@@ -8,7 +8,18 @@ from dataclasses import dataclass
 DEFAULT_BASE = "https://fhir.example.org/ped"
 
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
-_SEMVER = re.compile(r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$")
+# Semantic Versioning 2.0.0, the one definition the service uses (ARTIFACT_VERSION, the
+# package it exports): ASCII digits, no leading zeros, optional pre-release and build.
+_SEMVER = re.compile(
+    r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
+    r"(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?",
+    re.ASCII,
+)
+
+
+def is_semver(version: str) -> bool:
+    """Whether ``version`` is a semantic version (2.0.0), e.g. ``1.0.0`` or ``1.2.0-rc.1``."""
+    return _SEMVER.fullmatch(version) is not None
 
 
 @dataclass(frozen=True)
@@ -23,7 +34,7 @@ class MappingConfig:
             raise ValueError(
                 f"canonical base must be an http(s) URL without a final '/': {self.base!r}"
             )
-        if not _SEMVER.match(self.version):
+        if not is_semver(self.version):
             raise ValueError(f"version must be SemVer (1.2.3): {self.version!r}")
         if not _LANGUAGE.match(self.language):
             raise ValueError(f"language must be a BCP 47 tag (en, en-CA): {self.language!r}")

@@ -29,6 +29,7 @@ from service.search.query import (
     parse_search,
 )
 from service.search.values import date_range
+from service.settings import public_root
 from service.storage import get_store
 from service.store import MAX_INCLUDED, Included, Page, StoredResource, resolve_includes
 
@@ -53,8 +54,9 @@ def resource_type_or_404(resource_type: str) -> str:
 
 
 def fhir_base() -> str:
-    """The absolute base of the FHIR endpoint as the client reached it."""
-    return f"{request.url_root}fhir"
+    """The absolute base of the FHIR endpoint: under ``PUBLIC_BASE_URL`` when set, else as
+    the client reached it through a trusted ``Host`` (``service.settings.public_root``)."""
+    return f"{public_root()}fhir"
 
 
 def negotiated() -> Negotiated:

@@ -6,9 +6,9 @@ give a drug); the only words of our own are the feed's title and the subtitle th
 the request. Those are English, so in a feed for a reader of another language they carry
 ``xml:lang="en"`` rather than passing for a translation.
 
-Links are absolute, from the site root the client used (``request.url_root``), so they
-follow the deployment's host and scheme: the reading view for people, the FHIR resource
-for software.
+Links are absolute, from the site root (``service.settings.public_root``: the configured
+``PUBLIC_BASE_URL``, else the trusted host the client used): the reading view for people,
+the FHIR resource for software.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from flask_cors import CORS
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
+from service.settings import public_root
 from service.storage import get_store
 from service.store import StoreUnavailable
 
@@ -59,7 +60,7 @@ def infobutton() -> Response:
     feed = compose(
         asked,
         found,
-        root=request.url_root,
+        root=public_root(),  # PUBLIC_BASE_URL, or the trusted Host the client used
         author=str(current_app.config["SERVICE_NAME"]),  # FLASK_SERVICE_NAME
         now=datetime.now(UTC),
     )

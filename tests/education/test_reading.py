@@ -23,6 +23,7 @@ from flask.testing import FlaskClient
 from mappings.pipeline import map_page
 from mappings.rules.config import MappingConfig
 from service.education import reading, wording
+from service.storage import open_store
 from service.store import StoreUnavailable
 from tests.conftest import FIXTURES, PAGE_IDS, golden_bundle, resources
 
@@ -338,7 +339,8 @@ def test_our_extensions_are_read_under_the_configured_canonical_base(tmp_path: A
     bundle = map_page((FIXTURES / "pages" / "all-induction.txt").read_bytes(),
                       MappingConfig(base=base)).bundle  # fmt: skip
     app = make_app(tmp_path / "other.sqlite3", CANONICAL_BASE=base)
-    app.extensions["ped.store"].put([e["resource"] for e in bundle["entry"]])
+    with app.app_context():  # the store is opened (migrated) on first use
+        open_store().put([e["resource"] for e in bundle["entry"]])
     text = _text(app.test_client().get("/education/PlanDefinition/all-induction").data)
     plan = PHASES["all-induction"]
     disclaimer = next(e["valueMarkdown"] for e in plan["extension"] if "valueMarkdown" in e)

@@ -341,7 +341,9 @@ def test_other_methods_are_refused(client: FlaskClient, method: str) -> None:
     assert response.get_json()["resourceType"] == "OperationOutcome"
 
 
-def test_links_follow_the_host_the_client_used(client: FlaskClient) -> None:
+def test_links_follow_the_host_the_client_used(loaded_database: Path) -> None:
+    """A host named in TRUSTED_HOSTS (others are refused: service.settings)."""
+    client = make_app(loaded_database, TRUSTED_HOSTS="ped.example.org").test_client()
     response = client.get(url(REQUESTS["rxnorm"]), base_url="https://ped.example.org:8443/")
     feed = read_atom(response.data)
     root = "https://ped.example.org:8443/"
