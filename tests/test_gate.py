@@ -24,6 +24,7 @@ from flask.testing import FlaskClient
 
 from mappings.limits import MAX_ACTION_DEPTH, MAX_ACTIONS, MAX_PROBLEMS, MAX_RESOURCES
 from service import create_app
+from service.storage import open_store
 from service.store import Store
 from tests.conftest import golden_bundle, resources
 from tests.corpus.oracle import ALL, mapped
@@ -60,8 +61,10 @@ def app(tmp_path: Path) -> Flask:
 
 
 def store_of(app: Flask) -> Store:
-    store: Store = app.extensions["ped.store"]
-    return store
+    """The app's store, opened (and migrated) as a command opens it: a refused load may
+    not have opened it yet."""
+    with app.app_context():
+        return open_store()
 
 
 def load(app: Flask, *paths: Path) -> Result:
