@@ -32,7 +32,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config is not None:
         app.config.from_mapping(test_config)
 
-    from . import api, cli, education, health, infobutton, observability, storage
+    from . import api, cli, education, headers, health, infobutton, observability, storage
 
     observability.init_app(app)  # first: whatever the others log at start-up is JSON already
     health.init_app(app)  # before storage: liveness answers before the store's request hook
@@ -41,4 +41,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     education.init_app(app)
     infobutton.init_app(app)
     cli.init_app(app)
+    headers.init_app(app)
     return app

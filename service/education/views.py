@@ -1,9 +1,9 @@
 """``/education/``: the reading view's routes, caching and errors, all in HTML.
 
 Pages are static documents: no script, no external asset, one inline stylesheet allowed by
-its hash in the Content-Security-Policy. Each page's ETag is derived from the versions of
-every resource it was built from, so a client revalidates cheaply and sees a change to any
-of them.
+its hash in the Content-Security-Policy, and no framing by any site. Each page's ETag is
+derived from the versions of every resource it was built from, so a client revalidates
+cheaply and sees a change to any of them.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ _CSS_HASH = base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
 # What a page may load: its own inline stylesheet and nothing else.
 POLICY = (
     f"default-src 'none'; style-src 'sha256-{_CSS_HASH}'; img-src 'self'; "
-    "base-uri 'none'; form-action 'none'"
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 _TEMPLATE_VERSION = hashlib.sha256(
     b"".join((files(__package__) / "templates").joinpath(n).read_bytes() for n in
