@@ -32,8 +32,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config is not None:
         app.config.from_mapping(test_config)
 
-    from . import api, cli, education, headers, health, infobutton, observability, storage
+    from . import api, cli, education, headers, health, infobutton, limits, observability, storage
 
+    limits.init_app(app)  # inside observability's wrapper: a refused request is logged too
     observability.init_app(app)  # first: whatever the others log at start-up is JSON already
     health.init_app(app)  # before storage: liveness answers before the store's request hook
     storage.init_app(app)

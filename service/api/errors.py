@@ -30,8 +30,10 @@ _ISSUE_TYPES = {
     409: "conflict",
     410: "deleted",
     413: "too-costly",
+    414: "too-long",
     415: "not-supported",
     422: "processing",
+    431: "too-long",
     503: "transient",
 }
 

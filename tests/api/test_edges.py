@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 import lxml.html
@@ -19,7 +20,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from tests.conftest import FIXTURES
-from tests.support.servers import TOKEN
+from tests.support.servers import TOKEN, make_app
 
 LIMIT = 4096
 PAGE = (FIXTURES / "pages" / "all-induction.txt").read_bytes()
@@ -36,6 +37,101 @@ def outcome(response: TestResponse, status: int) -> dict[str, Any]:
     assert found["resourceType"] == "OperationOutcome"
     assert found["issue"][0]["severity"] == "error"
     return found
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> Flask:
+    """An empty store that takes bodies of at most ``LIMIT`` bytes."""
+    return make_app(tmp_path / "store.sqlite3", MAX_CONTENT_LENGTH=LIMIT)
+
+
+def _plans(client: FlaskClient) -> int:
+    total: int = client.get("/fhir/PlanDefinition?_summary=count").get_json()["total"]
+    return total
+
+
+def _import(client: FlaskClient, body: bytes, *, chunked: bool) -> TestResponse:
+    return client.post(
+        "/fhir/$import",
+        data=body,
+        headers={**AUTH, "Content-Type": "text/plain", **(CHUNKED if chunked else {})},
+        environ_overrides=STREAMED,
+    )
+
+
+# --- bodies --------------------------------------------------------------------------------
+
+
+def test_a_chunked_import_over_the_limit_is_a_413_and_stores_nothing(
+    tmp_path: Path,
+) -> None:
+    app = make_app(tmp_path / "store.sqlite3", MAX_CONTENT_LENGTH=len(PAGE) + 100)
+    client = app.test_client()
+    # Blank lines: a prefix cut anywhere after the page is the same page, and was stored.
+    response = _import(client, PAGE + b"\n" * 200, chunked=True)
+    assert outcome(response, 413)["issue"][0]["code"] == "too-costly"
+    assert _plans(client) == 0
+
+
+@pytest.mark.parametrize("size", [LIMIT + 1, LIMIT * 3])
+def test_any_chunked_body_over_the_limit_is_a_413(small: Flask, size: int) -> None:
+    response = _import(small.test_client(), b"x" * size, chunked=True)
+    outcome(response, 413)
+
+
+def test_a_chunked_import_within_the_limit_is_read_whole(tmp_path: Path) -> None:
+    app = make_app(tmp_path / "store.sqlite3", MAX_CONTENT_LENGTH=len(PAGE) + 10)
+    client = app.test_client()
+    response = _import(client, PAGE + b"\n" * 10, chunked=True)
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    assert _plans(client) == 1
+
+
+def test_the_same_body_is_refused_alike_with_or_without_a_length(small: Flask) -> None:
+    client = small.test_client()
+    with_length = _import(client, b"x" * (LIMIT + 1), chunked=False)
+    without = _import(client, b"x" * (LIMIT + 1), chunked=True)
+    assert outcome(with_length, 413) == outcome(without, 413)
+
+
+def test_a_chunked_search_form_over_the_limit_is_a_413(small: Flask) -> None:
+    form = b"_count=1&title=" + b"a" * LIMIT
+    response = small.test_client().post(
+        "/fhir/PlanDefinition/_search",
+        data=form,
+        headers={"Content-Type": "application/x-www-form-urlencoded", **CHUNKED},
+        environ_overrides=STREAMED,
+    )
+    outcome(response, 413)
+
+
+def test_a_chunked_search_form_within_the_limit_is_answered(small: Flask) -> None:
+    response = small.test_client().post(
+        "/fhir/PlanDefinition/_search",
+        data=b"_summary=count",
+        headers={"Content-Type": "application/x-www-form-urlencoded", **CHUNKED},
+        environ_overrides=STREAMED,
+    )
+    assert response.status_code == 200
+    assert response.get_json()["total"] == 0
+
+
+def test_a_body_over_the_limit_is_refused_in_the_negotiated_front_end(small: Flask) -> None:
+    """A reading-view address answers its own way (HTML), even to a body it never reads."""
+    response = small.test_client().get(
+        "/education/", data=b"x" * (LIMIT + 1), headers=CHUNKED, environ_overrides=STREAMED
+    )
+    assert response.status_code == 413
+    assert response.mimetype == "text/html"
+
+
+def test_a_long_request_target_is_a_414_outcome(client: FlaskClient) -> None:
+    found = outcome(client.get("/fhir/PlanDefinition?title=" + "a" * 5000), 414)
+    assert found["issue"][0]["code"] == "too-long"
+
+
+def test_a_large_header_field_is_a_431_outcome(client: FlaskClient) -> None:
+    outcome(client.get("/fhir/metadata", headers={"X-Padding": "a" * 9000}), 431)
 
 
 # --- errors are never cached ----------------------------------------------------------------

@@ -43,6 +43,11 @@ def test_a_404_is_an_html_page_that_is_not_cached(client: FlaskClient) -> None:
     _html_page(client.get("/education/PlanDefinition/no-such-phase"), 404)
 
 
+def test_a_long_address_is_an_html_414(client: FlaskClient) -> None:
+    document = _html_page(client.get("/education/PlanDefinition/" + "a" * 5000), 414)
+    assert document.xpath("//h1/text()") == ["Request URI Too Long"]
+
+
 # --- no page can be framed -----------------------------------------------------------------
 
 
