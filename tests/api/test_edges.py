@@ -134,6 +134,109 @@ def test_a_large_header_field_is_a_431_outcome(client: FlaskClient) -> None:
     outcome(client.get("/fhir/metadata", headers={"X-Padding": "a" * 9000}), 431)
 
 
+# --- preconditions -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"If-Match": 'W/"999"'},
+        {"If-Match": '"999"'},
+        {"If-Unmodified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"},
+        {"If-Match": 'W/"999"', "If-None-Match": 'W/"999"'},
+        {"If-Match": 'W/"999"', "If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"},
+    ],
+)
+def test_a_failed_precondition_is_a_412_outcome_without_the_resource(
+    client: FlaskClient, headers: dict[str, str]
+) -> None:
+    response = client.get(URL, headers=headers)
+    found = outcome(response, 412)
+    assert found["issue"][0]["code"] == "conflict"
+    assert "ETag" not in response.headers
+    assert response.headers["Cache-Control"] == "no-store"
+    head = client.head(URL, headers=headers)
+    assert head.status_code == 412
+    assert head.data == b""
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"If-Match": "*"},
+        {"If-Match": 'W/"1"'},  # FHIR's form of a version (R4 http.html#concurrency)
+        {"If-Match": '"1"'},
+        {"If-Match": 'W/"7", W/"1"'},
+        {"If-Unmodified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"},
+        # RFC 9110 13.1.4: If-Unmodified-Since is ignored when If-Match is present.
+        {"If-Match": 'W/"1"', "If-Unmodified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"},
+    ],
+)
+def test_a_met_precondition_is_the_resource(client: FlaskClient, headers: dict[str, str]) -> None:
+    response = client.get(URL, headers=headers)
+    assert response.status_code == 200
+    assert response.get_json()["resourceType"] == "PlanDefinition"
+    assert response.headers["ETag"] == 'W/"1"'
+
+
+def test_a_met_if_match_then_a_matching_if_none_match_is_a_304(client: FlaskClient) -> None:
+    response = client.get(URL, headers={"If-Match": "*", "If-None-Match": 'W/"1"'})
+    assert response.status_code == 304
+    assert response.data == b""
+    assert response.headers["ETag"] == 'W/"1"'
+
+
+def test_a_vread_answers_preconditions_too(client: FlaskClient) -> None:
+    outcome(client.get(f"{URL}/_history/1", headers={"If-Match": 'W/"2"'}), 412)
+    assert client.get(f"{URL}/_history/1", headers={"If-None-Match": 'W/"1"'}).status_code == 304
+
+
+# --- OPTIONS -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "methods"),
+    [
+        ("/fhir/metadata", {"GET", "HEAD", "OPTIONS"}),
+        ("/fhir/PlanDefinition", {"GET", "HEAD", "OPTIONS"}),
+        ("/fhir/PlanDefinition/_search", {"GET", "HEAD", "POST", "OPTIONS"}),
+        ("/fhir/PlanDefinition/all-induction", {"GET", "HEAD", "OPTIONS"}),
+        ("/fhir/PlanDefinition/all-induction/_history/1", {"GET", "HEAD", "OPTIONS"}),
+        ("/fhir/$import", {"POST", "OPTIONS"}),
+        ("/fhir/PlanDefinition/$validate", {"POST", "OPTIONS"}),
+        ("/fhir/PlanDefinition/$package", {"GET", "HEAD", "POST", "OPTIONS"}),
+    ],
+)
+def test_options_is_a_204_with_allow(client: FlaskClient, path: str, methods: set[str]) -> None:
+    response = client.options(path, headers={"Accept": "text/html"})
+    assert response.status_code == 204
+    assert response.data == b""
+    assert "Content-Type" not in response.headers
+    assert {m.strip() for m in response.headers["Allow"].split(",")} == methods
+
+
+def test_options_on_an_unknown_path_is_a_404_outcome(client: FlaskClient) -> None:
+    outcome(client.options("/fhir/PlanDefinition/a/b/c"), 404)
+
+
+def test_a_cors_preflight_is_a_204_that_allows_the_request(client: FlaskClient) -> None:
+    response = client.options(
+        "/fhir/PlanDefinition/all-induction",
+        headers={
+            "Origin": "https://widget.example",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "If-None-Match, Prefer",
+        },
+    )
+    assert response.status_code == 204
+    assert response.headers["Access-Control-Allow-Origin"] in ("*", "https://widget.example")
+    allowed = {m.strip() for m in response.headers["Access-Control-Allow-Methods"].split(",")}
+    assert "GET" in allowed
+    requested = response.headers["Access-Control-Allow-Headers"].lower()
+    assert {"if-none-match", "prefer"} <= {h.strip() for h in requested.split(",")}
+    assert int(response.headers["Access-Control-Max-Age"]) > 0
+
+
 # --- errors are never cached ----------------------------------------------------------------
 
 
