@@ -4,6 +4,9 @@ Pages are static documents: no script, no external asset, one inline stylesheet 
 its hash in the Content-Security-Policy, and no framing by any site. Each page's ETag is
 derived from the versions of every resource it was built from, so a client revalidates
 cheaply and sees a change to any of them.
+
+Every answer under ``/education/`` is an HTML page, errors included: a missing page, a
+method other than GET, a limit (``service.limits``), an unavailable store, a bug.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from importlib.resources import files
 
 from flask import Blueprint, Response, current_app, render_template, request
 from markupsafe import Markup
-from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, NotFound
 
 from service import catalog
 from service.catalog import Entry
@@ -119,6 +122,17 @@ def unknown(rest: str) -> Response:
     raise NotFound("There is no page at this address.")
 
 
+_OTHER_METHODS = ["POST", "PUT", "PATCH", "DELETE"]
+
+
+@bp.route("/", methods=_OTHER_METHODS)
+@bp.route("/<path:rest>", methods=_OTHER_METHODS)
+def read_only(rest: str | None = None) -> Response:
+    """Routed, not left to the router: a 405 the router raises belongs to no blueprint, and
+    the app's handler would answer it as FHIR."""
+    raise MethodNotAllowed(["GET", "HEAD"], "These pages can only be read.")
+
+
 def _error(error: HTTPException) -> Response:
     status = error.code or 500
     response = _page(
@@ -147,5 +161,11 @@ def _unavailable(error: StoreUnavailable) -> Response:
     return response
 
 
+def _unexpected(error: Exception) -> Response:
+    current_app.logger.exception("unhandled error in the reading view", exc_info=error)
+    return _error(InternalServerError("Something went wrong on our side. It has been logged."))
+
+
 bp.register_error_handler(HTTPException, _error)
 bp.register_error_handler(StoreUnavailable, _unavailable)
+bp.register_error_handler(Exception, _unexpected)

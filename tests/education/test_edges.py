@@ -10,6 +10,7 @@ from typing import Any
 
 import lxml.html
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
@@ -37,6 +38,25 @@ def _html_page(response: TestResponse, status: int) -> Any:
 
 
 # --- errors are pages --------------------------------------------------------------------
+
+
+def test_an_unexpected_error_is_an_html_500(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(app.extensions["ped.store"], "read", broken)
+    document = _html_page(app.test_client().get(PLAN_URL), 500)
+    assert document.xpath("//h1/text()") == ["Internal Server Error"]
+    assert "a bug" not in document.text_content()
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+@pytest.mark.parametrize("path", ["/education/", PLAN_URL, "/education/Medication/imatinib"])
+def test_another_method_is_an_html_405(client: FlaskClient, method: str, path: str) -> None:
+    response = client.open(path, method=method)
+    document = _html_page(response, 405)
+    assert document.xpath("//h1/text()") == ["Method Not Allowed"]
+    assert {m.strip() for m in response.headers["Allow"].split(",")} >= {"GET", "HEAD"}
 
 
 def test_a_404_is_an_html_page_that_is_not_cached(client: FlaskClient) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from flask.testing import FlaskClient
 
-from .support import DISPLAY, RXNORM, TYPE, criteria, get, outcome
+from .support import DISPLAY, RXNORM, TYPE, criteria, get, outcome, url
 
 
 @pytest.mark.parametrize(
@@ -20,6 +20,15 @@ def test_a_long_request_is_a_414_in_the_infobuttons_format(
     assert response.status_code == 414
     assert response.headers["Content-Type"].startswith(content_type)
     assert outcome(response)[0]["severity"] == "error"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_another_method_is_a_405_in_the_infobuttons_format(client: FlaskClient) -> None:
+    pairs = criteria(RXNORM, "6851", (TYPE, "application/json"))
+    response = client.post(url(pairs))
+    assert response.status_code == 405
+    assert response.headers["Content-Type"].startswith("application/fhir+json")
+    assert outcome(response)[0]["code"] == "processing"
     assert response.headers["Cache-Control"] == "no-store"
 
 
