@@ -6,6 +6,7 @@ controls cannot reorder what a reader sees.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import lxml.html
@@ -14,7 +15,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from tests.conftest import golden_bundle, resources
+from mappings.pipeline import map_page
+from tests.conftest import FIXTURES, golden_bundle, resources
+
+from ..support.servers import TOKEN, make_app
 
 PLAN_URL = "/education/PlanDefinition/all-induction"
 RLO, PDF, LRI, PDI = "\u202e", "\u202c", "\u2066", "\u2069"
@@ -81,3 +85,87 @@ def test_no_page_can_be_framed(client: FlaskClient, path: str) -> None:
     assert "default-src 'none'" in policy  # the page's own policy is kept
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+# --- Markdown only where the spec says markdown ---------------------------------------------
+
+
+def test_string_elements_are_plain_text_not_markdown(writable_app: Flask) -> None:
+    plan = _plan()
+    section = plan["action"][0]["action"][0]
+    section["description"] = "See [our site](https://evil.example/) for *more*."
+    section["title"] = "**Bold** title"
+    section["action"][0]["action"][0]["textEquivalent"] = "take [this](https://evil.example/)"
+    writable_app.extensions["ped.store"].put([plan])
+    response = writable_app.test_client().get(PLAN_URL)
+    document = lxml.html.fromstring(response.data)
+    assert document.xpath("//a[contains(@href, 'evil.example')]") == []
+    assert document.xpath("//main//em | //main//strong[contains(., 'Bold')]") == []
+    text = document.text_content()
+    assert "See [our site](https://evil.example/) for *more*." in text
+    assert "**Bold** title" in text
+    assert "take [this](https://evil.example/)" in text
+
+
+def test_markdown_elements_still_render_as_markdown(writable_app: Flask) -> None:
+    plan = _plan()
+    plan["description"] = "Content that *is* Markdown, from a FHIR author."
+    writable_app.extensions["ped.store"].put([plan])
+    document = lxml.html.fromstring(writable_app.test_client().get(PLAN_URL).data)
+    assert [e.text_content() for e in document.xpath("//main//em")] == ["is"]
+
+
+def _with_markup(page: str) -> str:
+    marked = page.replace(
+        "Induction treatment is also called remission induction therapy.",
+        "Induction treatment is also called [remission induction](https://evil.example/) therapy.",
+    ).replace("is to rapidly clear", "is to *rapidly* clear")
+    assert marked != page
+    return marked
+
+
+def test_page_prose_with_markdown_characters_reads_as_written(tmp_path: Path) -> None:
+    page = _with_markup((FIXTURES / "pages" / "all-induction.txt").read_text("utf-8"))
+    source = tmp_path / "all-induction.txt"
+    source.write_text(page, "utf-8")
+    app = make_app(tmp_path / "store.sqlite3")
+    result = app.test_cli_runner().invoke(args=["load", str(source)])
+    assert result.exit_code == 0, result.output
+    document = lxml.html.fromstring(app.test_client().get(PLAN_URL).data)
+    assert document.xpath("//a[contains(@href, 'evil.example')]") == []
+    assert document.xpath("//main//em") == []
+    text = " ".join(document.xpath("//main")[0].text_content().split())
+    assert "also called [remission induction](https://evil.example/) therapy." in text
+    assert "is to *rapidly* clear" in text
+    assert "\\" not in text
+
+
+def test_the_mapping_escapes_only_markdown_elements() -> None:
+    page = _with_markup((FIXTURES / "pages" / "all-induction.txt").read_text("utf-8"))
+    plan = next(
+        r for r in map_page(page.encode()).result.resources if r["resourceType"] == "PlanDefinition"
+    )
+    assert "\\[remission induction\\](https://evil.example/)" in plan["description"]
+    assert "\\*rapidly\\*" in plan["purpose"]
+    # The narrative is XHTML, not Markdown: the page's words, no backslashes.
+    assert "[remission induction](https://evil.example/)" in plan["text"]["div"]
+    assert "*rapidly*" in plan["text"]["div"]
+
+
+def test_the_infobutton_summary_of_page_prose_reads_as_written(tmp_path: Path) -> None:
+    page = _with_markup((FIXTURES / "pages" / "all-induction.txt").read_text("utf-8"))
+    app = make_app(tmp_path / "store.sqlite3")
+    response = app.test_client().post(
+        "/fhir/$import",
+        data=page.encode(),
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "text/plain"},
+    )
+    assert response.status_code == 200, response.data[:300]
+    feed = app.test_client().get(
+        "/infobutton?mainSearchCriteria.v.cs=2.16.840.1.113883.6.90"
+        "&mainSearchCriteria.v.c=C91.00&knowledgeResponseType=application/json"
+    )
+    assert feed.status_code == 200
+    summaries = [e["summary"]["_value"] for e in feed.get_json()["feed"]["entry"]]
+    assert any("is to *rapidly* clear" in s for s in summaries), summaries
+    assert not any("<em>" in s for s in summaries)
