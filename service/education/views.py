@@ -7,6 +7,8 @@ cheaply and sees a change to any of them.
 
 Every answer under ``/education/`` is an HTML page, errors included: a missing page, a
 method other than GET, a limit (``service.limits``), an unavailable store, a bug.
+
+Bidirectional-text controls are taken out of every page (``BIDI_CONTROLS``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,16 @@ POLICY = (
     f"default-src 'none'; style-src 'sha256-{_CSS_HASH}'; img-src 'self'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
+BIDI_CONTROLS = dict.fromkeys(
+    (0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069), None
+)
+"""The explicit embedding, override and isolate controls (LRE, RLE, PDF, LRO, RLO, LRI,
+RLI, FSI, PDI), which reorder the text that follows them ("Trojan Source", CVE-2021-42574;
+Unicode UTS #55). They are removed from the page rather than isolated with ``dir="auto"`` or
+``<bdi>``: isolation only keeps a control from reaching the text around its element, while an
+override still reverses the words inside it ("\u202e05 mg" reads "gm 50"). The page's own
+words have none, and letters keep their own direction without them (the implicit marks
+LRM, RLM and ALM are kept)."""
 _TEMPLATE_VERSION = hashlib.sha256(
     b"".join((files(__package__) / "templates").joinpath(n).read_bytes() for n in
              ("base.html", "_content.html", "phase.html", "medication.html", "index.html"))
@@ -50,6 +62,7 @@ def _page(template: str, lang: str, status: int = 200, **context: object) -> Res
     # The stylesheet is ours and must reach the browser byte for byte (its hash is in the
     # policy, and a <style> element does not decode character references).
     html = render_template(template, css=Markup(CSS), lang=lang, **context)  # noqa: S704
+    html = html.translate(BIDI_CONTROLS)  # the whole page: text, attributes, Markdown
     response = Response(html, status=status, content_type="text/html; charset=utf-8")
     response.headers["Content-Security-Policy"] = POLICY
     response.headers["X-Content-Type-Options"] = "nosniff"

@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from mappings.pipeline import map_page
+from service.education import views
 from tests.conftest import FIXTURES, golden_bundle, resources
 
 from ..support.servers import TOKEN, make_app
@@ -169,3 +170,28 @@ def test_the_infobutton_summary_of_page_prose_reads_as_written(tmp_path: Path) -
     summaries = [e["summary"]["_value"] for e in feed.get_json()["feed"]["entry"]]
     assert any("is to *rapidly* clear" in s for s in summaries), summaries
     assert not any("<em>" in s for s in summaries)
+
+
+# --- bidirectional-text controls ------------------------------------------------------------
+
+
+def test_stored_bidi_controls_cannot_reorder_a_page(writable_app: Flask) -> None:
+    plan = _plan()
+    plan["title"] = f"Induction {RLO}05 mg{PDF} treatments"
+    section = plan["action"][0]["action"][0]
+    section["title"] = f"{LRI}Chemotherapy{PDI}"
+    section["description"] = f"Take {RLO}evil{PDF} doses."
+    plan["description"] = f"Markdown {RLO}too{PDF}."
+    writable_app.extensions["ped.store"].put([plan])
+    response = writable_app.test_client().get(PLAN_URL)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert not set(html) & {chr(c) for c in views.BIDI_CONTROLS}
+    document = lxml.html.fromstring(response.data)
+    assert document.xpath("//h1/text()") == ["Induction 05 mg treatments"]
+    assert "Take evil doses." in document.text_content()
+
+
+def test_the_pages_own_stylesheet_has_no_bidi_controls() -> None:
+    """The page is cleaned whole; its stylesheet must come through byte for byte."""
+    assert not set(views.CSS) & {chr(c) for c in views.BIDI_CONTROLS}
