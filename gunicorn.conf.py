@@ -23,6 +23,13 @@ accesslog = None
 # gunicorn's runtime control socket defaults to one path per user (~/.gunicorn), so several
 # nodes on one host would fight over it; the service does not use it.
 control_socket_disable = True
+# gunicorn answers its own limits with an HTML page before the app sees the request, so its
+# limits sit above the app's (service/limits.py: 4096-byte request target, 100 header
+# fields, 8190 bytes a field), and the app answers 414/431 in the client's format. What
+# passes these (a request line over 8190 bytes, gunicorn's ceiling) stays gunicorn's.
+limit_request_line = 8190
+limit_request_fields = 200
+limit_request_field_size = 16380
 
 
 class _WithoutAccessLog(Logger):

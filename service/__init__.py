@@ -30,8 +30,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     settings.init_app(app, chosen)  # first: its request hook refuses untrusted hosts
 
-    from . import api, cli, education, health, infobutton, observability, storage
+    from . import api, cli, education, headers, health, infobutton, limits, observability, storage
 
+    limits.init_app(app)  # inside observability's wrapper: a refused request is logged too
     observability.init_app(app)  # first: whatever the others log at start-up is JSON already
     health.init_app(app)  # before storage: liveness answers before the store's request hook
     storage.init_app(app)
@@ -39,6 +40,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     education.init_app(app)
     infobutton.init_app(app)
     cli.init_app(app)
+    headers.init_app(app)
     fix = chosen.proxy_fix
     if fix.enabled:  # outermost: the access log sees the client, links the public host
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]

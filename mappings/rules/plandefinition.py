@@ -18,6 +18,7 @@ from .activitydefinition import codeable, duration_quantity, timing
 from .catalogue import Catalogue
 from .config import MappingConfig
 from .ids import IdAllocator, pascal, slug
+from .markdown import literal
 from .narrative import Html
 from .vocabulary import (
     COPYRIGHT_LABEL,
@@ -320,8 +321,24 @@ def build_plan_definition(
     )
     builder = _ActionBuilder(content, catalogue, config, terms)
     pd["action"] = [builder.root("goal" if goal else None)]
-    pd["text"] = plan_narrative(pd)
+    pd["text"] = plan_narrative(pd)  # from the page's words, before they become Markdown
+    _as_markdown(pd)
     return pd
+
+
+def _as_markdown(pd: dict[str, Any]) -> None:
+    """Page prose in the elements R4 types ``markdown`` (``description``, ``purpose``,
+    ``copyright``, ``relatedArtifact.citation``, the disclaimer's ``valueMarkdown``),
+    escaped so that a renderer shows it as the page wrote it. ``string`` elements (titles,
+    ``textEquivalent``, action ``description``, ``usage``) are plain text as they are."""
+    for key in ("description", "purpose", "copyright"):
+        if key in pd:
+            pd[key] = literal(pd[key])
+    for artifact in pd.get("relatedArtifact", []):
+        artifact["citation"] = literal(artifact["citation"])
+    for extension in pd.get("extension", []):
+        if "valueMarkdown" in extension:
+            extension["valueMarkdown"] = literal(extension["valueMarkdown"])
 
 
 def plan_narrative(pd: dict[str, Any]) -> dict[str, Any]:

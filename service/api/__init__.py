@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Response, current_app, request
 from flask_cors import CORS
 
 from . import errors, openapi
@@ -11,6 +11,22 @@ from .views import negotiated
 
 # Headers a browser-based widget may read from a cross-origin GET.
 EXPOSED_HEADERS = ["ETag", "Last-Modified", "Location", "Content-Location"]
+# How long a browser may reuse a CORS preflight's answer (browsers cap it lower).
+PREFLIGHT_MAX_AGE = 86400
+
+
+def _options() -> Response | None:
+    """``OPTIONS``: 204 No Content with ``Allow``, the methods this path takes (RFC 9110
+    9.3.7), before negotiation, so any ``Accept`` gets it. flask-cors adds a preflight's
+    ``Access-Control-Allow-*`` headers to it. Not the CapabilityStatement, even for
+    ``/fhir/metadata``: that was DSTU2's ``OPTIONS [base]``; R4 reads it with ``GET``."""
+    if request.method != "OPTIONS":
+        return None
+    allowed = current_app.make_default_options_response().allow
+    response = Response(status=204)
+    response.allow.update(allowed)
+    del response.headers["Content-Type"]
+    return response
 
 
 def _negotiate() -> None:
@@ -21,6 +37,7 @@ def init_app(app: Flask) -> None:
     errors.init_app(app)
     app.url_map.converters.update(CONVERTERS)
     bp = blueprint()
+    bp.before_request(_options)
     bp.before_request(_negotiate)
     app.register_blueprint(bp)
     app.register_blueprint(openapi.blueprint())
@@ -28,4 +45,5 @@ def init_app(app: Flask) -> None:
         app,
         resources={r"/fhir/*": {"origins": "*", "methods": ["GET", "HEAD", "OPTIONS"]}},
         expose_headers=EXPOSED_HEADERS,
+        max_age=PREFLIGHT_MAX_AGE,
     )

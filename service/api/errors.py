@@ -29,9 +29,12 @@ _ISSUE_TYPES = {
     406: "not-supported",
     409: "conflict",
     410: "deleted",
+    412: "conflict",
     413: "too-costly",
+    414: "too-long",
     415: "not-supported",
     422: "processing",
+    431: "too-long",
     503: "transient",
 }
 

@@ -14,6 +14,8 @@ round: that is what lets schemathesis check both acceptance and rejection.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -1099,10 +1101,30 @@ def openapi_json() -> Response:
     return Response(body, content_type="application/json")
 
 
+_STYLE = re.compile(r"<style>(.*?)</style>", re.DOTALL)
+
+
+def docs_policy(html: str) -> str:
+    """The page's Content-Security-Policy: its own inline stylesheets (by hash), links, and
+    nothing else; no script, no framing (``service.headers`` adds ``X-Frame-Options``)."""
+    hashes = [
+        f"'sha256-{base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()}'"
+        for css in _STYLE.findall(html)
+    ]
+    styles = " ".join(hashes) or "'none'"
+    return (
+        f"default-src 'none'; style-src {styles}; base-uri 'none'; "
+        "form-action 'none'; frame-ancestors 'none'"
+    )
+
+
 def docs() -> Response:
     """The API reference, as one HTML page rendered from the OpenAPI document."""
     html = render_template("openapi_docs.html", **page_context(document()))
-    return Response(html, content_type="text/html; charset=utf-8")
+    response = Response(html, content_type="text/html; charset=utf-8")
+    response.headers["Content-Security-Policy"] = docs_policy(html)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 def blueprint() -> Blueprint:

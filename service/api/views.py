@@ -132,20 +132,54 @@ def cacheable(response: Response, max_age: int | None = None) -> Response:
     return response
 
 
+def _precondition_failed(stored: StoredResource) -> str | None:
+    """Why ``If-Match`` or ``If-Unmodified-Since`` fails for ``stored`` (RFC 9110 13.2.2,
+    steps 1 and 2), or None. ``If-Match`` matches the version in either form, ``W/"3"`` as
+    FHIR writes it (R4 http.html#concurrency) or ``"3"``: a version is the only validator
+    this server has, and a strong comparison would fail every weak one."""
+    if_match = request.if_match
+    version = str(stored.version_id)
+    if request.headers.get("If-Match") is not None:
+        if not (if_match.star_tag or if_match.contains_weak(version)):
+            return f'If-Match: the current version is W/"{version}"'
+    elif request.if_unmodified_since is not None:
+        modified = datetime.fromisoformat(stored.last_updated).replace(microsecond=0)
+        if modified > request.if_unmodified_since:
+            changed = _http_date(stored.last_updated)
+            return f"If-Unmodified-Since: the resource was modified at {changed}"
+    return None
+
+
+def _not_modified(stored: StoredResource) -> bool:
+    """``If-None-Match`` (weak comparison), else ``If-Modified-Since`` (RFC 9110 13.2.2,
+    steps 3 and 4): the client's copy is current."""
+    if request.headers.get("If-None-Match") is not None:
+        if_none_match = request.if_none_match
+        return if_none_match.star_tag or if_none_match.contains_weak(str(stored.version_id))
+    since = request.if_modified_since
+    modified = datetime.fromisoformat(stored.last_updated).replace(microsecond=0)
+    return since is not None and modified <= since
+
+
 def _resource_response(stored: StoredResource, *, immutable: bool = False) -> Response:
-    """One resource, answering conditional requests (If-None-Match, If-Modified-Since)
-    with 304 from its version alone."""
+    """One resource, answering conditional requests from its version alone: 412 with an
+    OperationOutcome when ``If-Match``/``If-Unmodified-Since`` fails, 304 (no body) when
+    ``If-None-Match``/``If-Modified-Since`` says the client's copy is current."""
     body = stored.body
     if "_summary" in request.args or "_elements" in request.args:
-        summary, elements = _subsetting()
+        summary, elements = _subsetting()  # a 400 comes before any precondition (13.2.1)
         if is_subsetting(summary, elements):
             body = subset(body, summary, elements)
+    failed = _precondition_failed(stored)
+    if failed is not None:
+        raise FhirError(412, f"precondition failed: {failed}", "conflict")
     response = cacheable(
         reply(body, headers=version_headers(stored)), _IMMUTABLE if immutable else None
     )
     if immutable:
         response.cache_control.immutable = True
-    response.make_conditional(request)
+    if _not_modified(stored):
+        response.status_code = 304
     return response
 
 

@@ -7,8 +7,11 @@ chosen. A leaf names its ActivityDefinition, and through it the Medication, so a
 to its own page and shows the schedule and brand words the page gave it.
 
 The page's words come from the resources as written: ``title``, ``textEquivalent``,
-``description`` (Markdown), ``documentation.display``, citations, reviewer names, the
-disclaimer and the copyright. Nothing is taken from the source page.
+``description``, ``documentation.display``, citations, reviewer names, the disclaimer and
+the copyright. Nothing is taken from the source page. Only elements the spec types
+``markdown`` (PlanDefinition ``description``, ``copyright``, the disclaimer) are rendered as
+Markdown; every ``string`` (titles, ``textEquivalent``, an action's ``description``) is
+plain text, so ``[x](…)`` or ``*x*`` in one reads as written.
 """
 
 from __future__ import annotations
@@ -28,15 +31,24 @@ from mappings.rules.vocabulary import (
     options_exhaustive_extension,
 )
 from service.catalog import Entry, PhaseContents
-from service.formats.markdown import to_html
+from service.formats.markdown import to_html, to_inline_html, to_text
 
 from . import wording
 
 
 def markdown(text: str | None, heading: int) -> Markup | None:
+    """A ``markdown`` element as HTML blocks."""
     if not text:
         return None
     return Markup(to_html(text, heading))  # noqa: S704 (markdown-it escapes; raw HTML is off)
+
+
+def paragraphs(text: str | None) -> Markup | None:
+    """A ``string`` element as plain text: escaped, a paragraph per blank-line break."""
+    if not text:
+        return None
+    parts = [p.strip() for p in text.replace("\r\n", "\n").split("\n\n")]
+    return Markup("\n").join(Markup("<p>{}</p>").format(p) for p in parts if p)
 
 
 def _fhir_path(resource_type: str, resource_id: str) -> str:
@@ -101,7 +113,8 @@ class Citation:
 
 
 def citation(artifact: Mapping[str, Any]) -> Citation:
-    text, url = str(artifact["citation"]), artifact.get("url")
+    # RelatedArtifact.citation is markdown: its text, whose address the view links itself.
+    text, url = to_text(str(artifact["citation"])), artifact.get("url")
     if not isinstance(url, str):
         return Citation(artifact.get("label"), (Span(text),))
     before, found, after = text.partition(url)
@@ -265,7 +278,9 @@ def _documentation(action: Mapping[str, Any], phases: Sequence[Entry] = ()) -> t
     phase page the sentence names; never an invented external link."""
     found = []
     for artifact in action.get("documentation", []):
-        text = artifact.get("display") or artifact.get("label") or artifact.get("citation")
+        text = artifact.get("display") or artifact.get("label")
+        if not text and isinstance(artifact.get("citation"), str):
+            text = to_text(artifact["citation"])  # markdown
         url = artifact.get("url") or artifact.get("document", {}).get("url")
         if text and not url and (target := phase_about(text, phases)) is not None:
             url = education_path("PlanDefinition", target.id)
@@ -404,7 +419,7 @@ class _PhaseReader:
         return Section(
             anchor=str(action.get("id") or ""),
             title=str(action.get("title") or action.get("textEquivalent") or ""),
-            body=markdown(action.get("description"), heading=3),
+            body=paragraphs(action.get("description")),  # a string (R4 action.description)
             notes=tuple(_conditions(action)),
             blocks=self.blocks(action.get("action", [])),
             more=_documentation(action, self.phases),
@@ -457,8 +472,11 @@ def _source(resource: Mapping[str, Any]) -> Source:
         for telecom in contact.get("telecom", [])
         if telecom.get("value")
     )
-    label = _extension(resource, COPYRIGHT_LABEL)
-    return Source(resource.get("publisher"), contacts, label or resource.get("copyright"))
+    label = _extension(resource, COPYRIGHT_LABEL)  # a string
+    copyright_ = resource.get("copyright")  # markdown
+    if not label and isinstance(copyright_, str) and copyright_.strip():
+        label = Markup(to_inline_html(copyright_))  # noqa: S704 (markdown-it escapes)
+    return Source(resource.get("publisher"), contacts, label or None)
 
 
 def phase_page(

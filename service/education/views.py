@@ -1,9 +1,14 @@
 """``/education/``: the reading view's routes, caching and errors, all in HTML.
 
 Pages are static documents: no script, no external asset, one inline stylesheet allowed by
-its hash in the Content-Security-Policy. Each page's ETag is derived from the versions of
-every resource it was built from, so a client revalidates cheaply and sees a change to any
-of them.
+its hash in the Content-Security-Policy, and no framing by any site. Each page's ETag is
+derived from the versions of every resource it was built from, so a client revalidates
+cheaply and sees a change to any of them.
+
+Every answer under ``/education/`` is an HTML page, errors included: a missing page, a
+method other than GET, a limit (``service.limits``), an unavailable store, a bug.
+
+Bidirectional-text controls are taken out of every page (``BIDI_CONTROLS``).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from importlib.resources import files
 
 from flask import Blueprint, Response, current_app, render_template, request
 from markupsafe import Markup
-from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, NotFound
 
 from service import catalog
 from service.catalog import Entry
@@ -30,8 +35,18 @@ _CSS_HASH = base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
 # What a page may load: its own inline stylesheet and nothing else.
 POLICY = (
     f"default-src 'none'; style-src 'sha256-{_CSS_HASH}'; img-src 'self'; "
-    "base-uri 'none'; form-action 'none'"
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
+BIDI_CONTROLS = dict.fromkeys(
+    (0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069), None
+)
+"""The explicit embedding, override and isolate controls (LRE, RLE, PDF, LRO, RLO, LRI,
+RLI, FSI, PDI), which reorder the text that follows them ("Trojan Source", CVE-2021-42574;
+Unicode UTS #55). They are removed from the page rather than isolated with ``dir="auto"`` or
+``<bdi>``: isolation only keeps a control from reaching the text around its element, while an
+override still reverses the words inside it ("\u202e05 mg" reads "gm 50"). The page's own
+words have none, and letters keep their own direction without them (the implicit marks
+LRM, RLM and ALM are kept)."""
 _TEMPLATE_VERSION = hashlib.sha256(
     b"".join((files(__package__) / "templates").joinpath(n).read_bytes() for n in
              ("base.html", "_content.html", "phase.html", "medication.html", "index.html"))
@@ -47,6 +62,7 @@ def _page(template: str, lang: str, status: int = 200, **context: object) -> Res
     # The stylesheet is ours and must reach the browser byte for byte (its hash is in the
     # policy, and a <style> element does not decode character references).
     html = render_template(template, css=Markup(CSS), lang=lang, **context)  # noqa: S704
+    html = html.translate(BIDI_CONTROLS)  # the whole page: text, attributes, Markdown
     response = Response(html, status=status, content_type="text/html; charset=utf-8")
     response.headers["Content-Security-Policy"] = POLICY
     response.headers["X-Content-Type-Options"] = "nosniff"
@@ -119,6 +135,17 @@ def unknown(rest: str) -> Response:
     raise NotFound("There is no page at this address.")
 
 
+_OTHER_METHODS = ["POST", "PUT", "PATCH", "DELETE"]
+
+
+@bp.route("/", methods=_OTHER_METHODS)
+@bp.route("/<path:rest>", methods=_OTHER_METHODS)
+def read_only(rest: str | None = None) -> Response:
+    """Routed, not left to the router: a 405 the router raises belongs to no blueprint, and
+    the app's handler would answer it as FHIR."""
+    raise MethodNotAllowed(["GET", "HEAD"], "These pages can only be read.")
+
+
 def _error(error: HTTPException) -> Response:
     status = error.code or 500
     response = _page(
@@ -147,5 +174,11 @@ def _unavailable(error: StoreUnavailable) -> Response:
     return response
 
 
+def _unexpected(error: Exception) -> Response:
+    current_app.logger.exception("unhandled error in the reading view", exc_info=error)
+    return _error(InternalServerError("Something went wrong on our side. It has been logged."))
+
+
 bp.register_error_handler(HTTPException, _error)
 bp.register_error_handler(StoreUnavailable, _unavailable)
+bp.register_error_handler(Exception, _unexpected)

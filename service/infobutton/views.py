@@ -10,7 +10,9 @@ Content types: an Atom feed is ``application/atom+xml``, except when the client 
 ``knowledgeResponseType=text/xml`` (the Infobutton guide's name for the same feed, and what
 MedlinePlus Connect clients ask for), which gets ``text/xml``: a client is answered in the
 type it named. The JSON mirror is ``application/json``, ASCII-only (every other character
-escaped) so no charset question arises. Errors are OperationOutcomes (``outcome``).
+escaped) so no charset question arises. Errors are OperationOutcomes (``outcome``), every
+one of them: a malformed request, a method other than GET, a limit (``service.limits``), an
+unavailable store, a bug; none is cached (``service.headers``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, Response, current_app, request
 from flask_cors import CORS
 from werkzeug.datastructures import MultiDict
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from service.settings import public_root
 from service.storage import get_store
@@ -73,6 +75,13 @@ def infobutton() -> Response:
     response.cache_control.max_age = int(current_app.config["CACHE_MAX_AGE"])
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+@bp.route("/infobutton", methods=["POST", "PUT", "PATCH", "DELETE"])
+def read_only() -> Response:
+    """Routed, not left to the router: a 405 the router raises belongs to no blueprint, and
+    the app's handler would answer it as the FHIR API does."""
+    raise MethodNotAllowed(["GET", "HEAD"], "the Infobutton answers GET requests only")
 
 
 def _error(

@@ -32,6 +32,7 @@ from .support import (
     XML_NS,
     criteria,
     get,
+    outcome,
     read_atom,
     read_json,
     url,
@@ -338,7 +339,9 @@ def test_other_methods_are_refused(client: FlaskClient, method: str) -> None:
     response = client.open(url(REQUESTS["rxnorm"]), method=method)
     assert response.status_code == 405
     assert set(response.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "HEAD"}
-    assert response.get_json()["resourceType"] == "OperationOutcome"
+    # In the Infobutton's own error format: FHIR XML, as the client did not ask for JSON.
+    assert response.headers["Content-Type"].startswith("application/fhir+xml")
+    assert outcome(response)[0]["code"] == "processing"
 
 
 def test_links_follow_the_host_the_client_used(loaded_database: Path) -> None:
