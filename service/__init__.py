@@ -20,6 +20,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     that cannot be used. Opens no database: the store does on first use."""
     chosen = settings.load(os.environ, test_config)
     app = Flask(__name__, instance_relative_config=True)
+    # An empty path segment (`/fhir//Medication`) matches no route and answers 404 in the
+    # front end's format, instead of werkzeug's HTML redirect to a merged path (whose
+    # Location would be built from the request's Host).
+    app.url_map.merge_slashes = False
     # Flask's own settings (SECRET_KEY, …) from FLASK_* as Flask reads them; the service's
     # are parsed by service.settings, whose values replace these below.
     try:

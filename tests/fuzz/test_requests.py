@@ -117,30 +117,15 @@ def test_any_path_and_method_gets_fhir(
     check_reply(response, method)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 15: an empty path segment (//, or a quoted /) is werkzeug's 308 redirect "
-    "with an HTML body and a Location built from the Host header; fixed by the errors/edges "
-    "lane (item 3: every error in the client's language; item 4: absolute links)",
-)
 @pytest.mark.parametrize(
     "path", ["/fhir//PlanDefinition", "/fhir/PlanDefinition//all-induction",
              "/fhir/PlanDefinition/all-induction/_history/%2F1"],
 )  # fmt: skip
 def test_an_empty_segment_gets_fhir(client: FlaskClient, path: str) -> None:
-    # issue 15: fixed by the errors/edges lane (item 3: every error in the client's language)
     check_reply(client.get(path))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 15: OPTIONS is an empty text/html 200 (no Allow, no FHIR); "
-    "fixed by the errors/edges lane (item 3: OPTIONS answers with Allow)",
-)
 def test_options_gets_fhir(client: FlaskClient) -> None:
-    # issue 15: fixed by the errors/edges lane (item 3)
     response = client.open("/fhir/PlanDefinition", method="OPTIONS")
     check_reply(response, "OPTIONS")
 
@@ -259,14 +244,7 @@ def test_any_headers_get_fhir(
     check_reply(response, method)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 15: a GET with a failing If-Match is a 412 carrying the whole resource; "
-    "fixed by the errors/edges lane (item 3: 412 carries an OperationOutcome)",
-)
 def test_a_failing_if_match_gets_an_outcome(client: FlaskClient) -> None:
-    # issue 15: fixed by the errors/edges lane (item 3: 412 carries an OperationOutcome)
     response = client.get("/fhir/PlanDefinition/all-induction", headers={"If-Match": 'W/"9"'})
     assert response.status_code == 412
     check_reply(response)
