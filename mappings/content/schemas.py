@@ -12,6 +12,8 @@ from typing import Any, ClassVar, get_args
 import yaml
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_load, validate
 
+from mappings.numbers import MAX_DIGITS
+
 from . import model
 
 FORMAT = "ped-content/2"  # bumped when the middle format changes incompatibly
@@ -29,6 +31,12 @@ def _text(**kw: Any) -> fields.String:
 
 def _optional_text() -> fields.String:
     return fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1))
+
+
+def _integer(**kw: Any) -> fields.Integer:
+    """A YAML/JSON number, not text: marshmallow's lenient ``int()`` would read the text
+    ``"1_0"`` as 10, and Arabic-Indic or fullwidth digits as numbers."""
+    return fields.Integer(strict=True, **kw)
 
 
 def _texts() -> fields.List[str]:
@@ -54,8 +62,8 @@ class _Frozen(Schema):
 class SpanSchema(_Frozen):
     model_class = model.Span
     text = _text(required=True)
-    low = fields.Integer(required=True, validate=validate.Range(min=0))
-    high = fields.Integer(required=True, validate=validate.Range(min=0))
+    low = _integer(required=True, validate=validate.Range(min=0))
+    high = _integer(required=True, validate=validate.Range(min=0))
     unit = _text(required=True)
     approximate = fields.Boolean(required=True)
 
@@ -63,8 +71,8 @@ class SpanSchema(_Frozen):
 class ScheduleSchema(_Frozen):
     model_class = model.Schedule
     text = _text(required=True)
-    frequency = fields.Integer(required=True, validate=validate.Range(min=1))
-    period = fields.Integer(required=True, validate=validate.Range(min=1))
+    frequency = _integer(required=True, validate=validate.Range(min=1))
+    period = _integer(required=True, validate=validate.Range(min=1))
     unit = _text(required=True)
     approximate = fields.Boolean(required=True)
 
@@ -104,7 +112,7 @@ class ChoiceSchema(_Frozen):
 class OptionSchema(_Frozen):
     model_class = model.Option
     text = _text(required=True)
-    line = fields.Integer(required=True, validate=validate.Range(min=1))
+    line = _integer(required=True, validate=validate.Range(min=1))
     choices = fields.List(fields.Nested(ChoiceSchema), required=True)
     selection = fields.String(load_default=None, allow_none=True, validate=_one_of(model.Selection))
     wording = _optional_text()
@@ -120,7 +128,7 @@ class OptionSchema(_Frozen):
 class OptionGroupSchema(_Frozen):
     model_class = model.OptionGroup
     lead = _text(required=True)
-    line = fields.Integer(required=True, validate=validate.Range(min=1))
+    line = _integer(required=True, validate=validate.Range(min=1))
     selection = fields.String(required=True, validate=_one_of(model.Selection))
     wording = _optional_text()
     required = fields.String(load_default=None, allow_none=True, validate=_one_of(model.Required))
@@ -147,7 +155,7 @@ class SectionSchema(_Frozen):
     heading = _optional_text()
     title = _optional_text()
     kind = _text(required=True)
-    line = fields.Integer(required=True, validate=validate.Range(min=1))
+    line = _integer(required=True, validate=validate.Range(min=1))
     prose = _texts()
     required = fields.String(load_default=None, allow_none=True, validate=_one_of(model.Required))
     required_wording = _optional_text()
@@ -156,7 +164,7 @@ class SectionSchema(_Frozen):
     steps = fields.List(fields.Nested(StepSchema), load_default=list)
     more_info = _texts()
     procedure = _optional_text()
-    parent = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
+    parent = _integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
 
 
 class GoalSchema(_Frozen):
@@ -272,6 +280,10 @@ def load(data: Any) -> model.PhaseContent:
         loaded = DocumentSchema().load(_upgrade(data))
     except ValidationError as e:
         raise ContentError(e.messages) from e
+    except RecursionError:
+        raise ContentError(
+            "the document is nested too deeply to be middle-format content"
+        ) from None
     content: model.PhaseContent = loaded["content"]
     return content
 
@@ -284,12 +296,32 @@ def dumps_json(content: model.PhaseContent) -> str:
     return json.dumps(dump(content), indent=2, ensure_ascii=False) + "\n"
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, with integers bounded (``int()`` of more than 4,300 digits
+    raises ValueError, which no caller expects of a YAML load)."""
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> Any:
+        if sum(c.isalnum() for c in node.value) > MAX_DIGITS:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"an integer of more than {MAX_DIGITS} digits", node.start_mark
+            )
+        return super().construct_yaml_int(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+
+
 def loads(text: str) -> model.PhaseContent:
     """Load YAML or JSON text (JSON is YAML)."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader)
+    except RecursionError:
+        raise ContentError(
+            "the document is nested too deeply to be middle-format content"
+        ) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise ContentError(f"{where}not valid YAML or JSON") from e
+        problem = e.problem if isinstance(e, yaml.constructor.ConstructorError) else None
+        raise ContentError(f"{where}{problem or 'not valid YAML or JSON'}") from e
     return load(data)

@@ -38,6 +38,8 @@ from fhir_core.utils import (
 )
 from lxml import etree
 
+from mappings.numbers import MAX_DIGITS, strict_int
+
 FHIR_NS = "http://hl7.org/fhir"
 XHTML_NS = "http://www.w3.org/1999/xhtml"
 
@@ -363,4 +365,7 @@ def _typed(raw: str, fhir_type: str, line: int) -> Any:
         if number in (float("inf"), float("-inf")):
             raise XmlError(line, f"{raw!r} is out of range for a decimal")
         return number
-    return int(raw)
+    try:  # the pattern has checked the digits; strict_int bounds how many there are
+        return strict_int(raw, signed=True)
+    except ValueError:
+        raise XmlError(line, f"a {fhir_type} of more than {MAX_DIGITS} digits") from None
