@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mappings.pipeline import map_page
 from mappings.rules.ids import IdAllocator, slug
+from tests.conftest import FIXTURES
+
+PAGE = (FIXTURES / "pages" / "all-induction.txt").read_text("utf-8")
 
 _MAX_ID = 64
 
@@ -92,3 +99,27 @@ def test_names_sharing_a_truncated_stem_cost_linear_work() -> None:
 
     small, large = _lookups(names(300)), _lookups(names(3_000))
     assert large <= 15 * small
+
+
+def test_mapping_a_page_of_identical_bullets_allocates_ids_in_linear_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Through the whole mapping: every action id of the page comes from one allocator.
+    original = IdAllocator.__init__
+
+    def counted(self: IdAllocator) -> None:
+        original(self)
+        self._seen = _CountingSet()
+
+    monkeypatch.setattr(IdAllocator, "__init__", counted)
+    bullet = "  • vincristine\n"
+    assert bullet in PAGE
+
+    def lookups(n: int) -> int:
+        _CountingSet.lookups = 0
+        mapped = map_page(PAGE.replace(bullet, bullet * n).encode())
+        plan = mapped.bundle["entry"][0]["resource"]
+        assert json.dumps(plan).count('"vincristine-') >= n - 1  # the clashing ids
+        return _CountingSet.lookups
+
+    assert lookups(1_000) <= 15 * lookups(100)
