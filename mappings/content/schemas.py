@@ -315,9 +315,9 @@ def loads(text: str) -> model.PhaseContent:
     """Load YAML or JSON text (JSON is YAML)."""
     try:
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader)
-    except RecursionError:
+    except RecursionError:  # where it went too deep is lost with the stack: the document's line
         raise ContentError(
-            "the document is nested too deeply to be middle-format content"
+            "line 1: the document is nested too deeply to be middle-format content"
         ) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
