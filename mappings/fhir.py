@@ -49,14 +49,36 @@ class InvalidResource(ValueError):
 
 
 def _paths(value: Any, prefix: str) -> Iterator[str]:
-    if isinstance(value, Mapping):
-        for key, child in value.items():
-            path = f"{prefix}.{key}" if prefix else str(key)
+    """Every element path (``action.action.title``), in document order; a loop over a
+    stack, so no nesting depth is too deep for it."""
+    stack: list[tuple[Any, str, bool]] = [(value, prefix, False)]
+    while stack:
+        node, path, named = stack.pop()
+        if named:
             yield path
-            yield from _paths(child, path)
-    elif isinstance(value, list):
-        for child in value:
-            yield from _paths(child, prefix)
+        if isinstance(node, Mapping):
+            stack.extend(
+                (child, f"{path}.{key}" if path else str(key), True)
+                for key, child in reversed(list(node.items()))
+            )
+        elif isinstance(node, list):
+            stack.extend((child, path, False) for child in reversed(node))
+
+
+def depth(value: Any) -> int:
+    """How deeply JSON-like data nests (a scalar is 0, ``{"a": []}`` is 2), iteratively."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, Mapping):
+            stack.extend((child, level + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, level + 1) for child in node)
+        else:
+            deepest = max(deepest, level)
+            continue
+        deepest = max(deepest, level + 1)
+    return deepest
 
 
 def validate(resource: Mapping[str, Any]) -> None:
@@ -83,6 +105,10 @@ def validate(resource: Mapping[str, Any]) -> None:
     except ValidationError as e:
         problems = [(".".join(str(p) for p in err["loc"]), err["msg"]) for err in e.errors()]
         raise InvalidResource(resource_type, problems) from None
+    except RecursionError:
+        # The models recurse once per level (about 120 nested actions at most).
+        problem = f"nested {depth(resource)} levels deep, too deep to validate"
+        raise InvalidResource(resource_type, [(resource_type, problem)]) from None
 
 
 @cache
@@ -108,14 +134,28 @@ def required_elements(resource_type: str) -> frozenset[str]:
 
 def rewrite_references(value: Any, targets: Mapping[str, str]) -> Any:
     """A copy of ``value`` in which every ``Reference.reference`` found in ``targets`` is
-    replaced by what it maps to (Bundle fullUrls to ``Type/id``, or the other way)."""
-    if isinstance(value, Mapping):
-        return {
-            key: targets.get(item, item)
-            if key == "reference" and isinstance(item, str)
-            else rewrite_references(item, targets)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [rewrite_references(item, targets) for item in value]
-    return value
+    replaced by what it maps to (Bundle fullUrls to ``Type/id``, or the other way).
+
+    A loop over a stack, not recursion: a stored resource nested hundreds of levels deep
+    is copied like any other."""
+    root: list[Any] = [None]
+    # (what to copy, the container its copy goes in, and the key or index there)
+    stack: list[tuple[Any, Any, Any]] = [(value, root, 0)]
+    while stack:
+        node, into, at = stack.pop()
+        if isinstance(node, Mapping):
+            copy: dict[str, Any] = {}
+            for key, item in node.items():
+                if key == "reference" and isinstance(item, str):
+                    copy[key] = targets.get(item, item)
+                else:
+                    copy[key] = None  # its place, so the copy keeps the key order
+                    stack.append((item, copy, key))
+            into[at] = copy
+        elif isinstance(node, list):
+            items: list[Any] = [None] * len(node)
+            stack.extend((item, items, i) for i, item in enumerate(node))
+            into[at] = items
+        else:
+            into[at] = node
+    return root[0]

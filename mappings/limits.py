@@ -18,6 +18,17 @@ MAX_NUMBER_LENGTH = 64
 number, ``integer64``, has 19 digits, and a decimal is kept to 18 significant digits;
 Python refuses to read integers of more than 4,300 digits at all."""
 
+MAX_DIGITS = 32
+"""ASCII digits of an integer read from text (``mappings.numbers.strict_int``): more than any
+FHIR integer type has (integer64 has 19), far below Python's 4,300-digit conversion limit."""
+
+VERSION_ID_DIGITS = 9
+"""Digits of a version id (``_history/<vid>``): the store numbers versions with 32-bit
+integers, so a longer one names no version."""
+
+MAX_BULLET_DEPTH = 8
+"""Levels of nested bullets a page may have (the pages of this family use two)."""
+
 MAX_RESOURCES = 1_000
 """Resources in one input (a file for ``flask load``, the body of a ``$import``). A seed page
 maps to at most 43, a ``flask export`` Bundle holds 500 by default."""

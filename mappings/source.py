@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Literal
 
+from mappings.limits import MAX_BULLET_DEPTH
+
 
 class PageError(ValueError):
     """The text is not a page of this family. ``line`` is 1-based."""
@@ -172,6 +174,10 @@ def parse_page(text: str) -> Page:
             raise PageError(
                 line.number, f"control character U+{ord(control.group()):04X} in the text"
             )
+        if line.bullet == "":
+            # A list item whose words the export lost (a link or an image): the list would
+            # be published short of an item, under a lead that may say "one of these".
+            raise PageError(line.number, "empty bullet: a list item with no words")
     filled = [line for line in lines if line.text]
     if not filled:
         raise PageError(1, "empty page")
@@ -300,9 +306,7 @@ def _sections(body: list[_Line], first_line: int) -> list[_Open]:
             current = _Open(None, head.number, "therapy")
             opened.append(current)
         for is_bullet, group in groupby(chunk, key=lambda line: line.bullet is not None):
-            items = [i for i in group if not is_bullet or i.bullet]  # an empty bullet says nothing
-            if is_bullet and not items:
-                continue
+            items = list(group)
             if is_bullet:
                 bullets = _nest(items)
                 previous = current.raw[-1] if current.raw else None
@@ -317,18 +321,28 @@ def _sections(body: list[_Line], first_line: int) -> list[_Open]:
 
 
 def _nest(items: list[_Line]) -> tuple[Bullet, ...]:
-    """Bullets indented further than the one before them are its children, at any depth."""
-    bullets, _ = _level(items, 0, -1)
-    return bullets
+    """Bullets indented further than the one before them are its children, up to
+    ``MAX_BULLET_DEPTH`` levels (a deeper one is a PageError at its line).
 
+    Built with an explicit stack, not recursion: a bullet's parent is the nearest open
+    bullet indented less than it."""
+    top: list[Bullet] = []
+    # The open bullets, outermost first: (indent, line, text, the children found so far).
+    open_: list[tuple[int, int, str, list[Bullet]]] = []
 
-def _level(items: list[_Line], i: int, floor: int) -> tuple[tuple[Bullet, ...], int]:
-    out: list[Bullet] = []
-    while i < len(items) and items[i].indent > floor:
-        item = items[i]
-        children, i = _level(items, i + 1, item.indent)
-        out.append(Bullet(item.bullet or "", item.number, children))
-    return tuple(out), i
+    def close() -> None:
+        _, number, text, children = open_.pop()
+        (open_[-1][3] if open_ else top).append(Bullet(text, number, tuple(children)))
+
+    for item in items:
+        while open_ and open_[-1][0] >= item.indent:
+            close()
+        if len(open_) >= MAX_BULLET_DEPTH:
+            raise PageError(item.number, f"bullets nested more than {MAX_BULLET_DEPTH} levels deep")
+        open_.append((item.indent, item.number, item.bullet or "", []))
+    while open_:
+        close()
+    return tuple(top)
 
 
 def _special(opened: list[_Open], kind: _Kind, last_line: int) -> _Open:

@@ -151,12 +151,15 @@ def _canonicals(entry: Entry) -> set[str]:
 
 
 def definition_canonicals(actions: Iterable[Mapping[str, Any]]) -> Iterator[str]:
-    """``definitionCanonical`` of every action, at any depth, in reading order."""
-    for action in actions:
+    """``definitionCanonical`` of every action, at any depth, in reading order (a stack,
+    not recursion: a stored plan may nest actions hundreds deep)."""
+    stack = list(reversed(list(actions)))
+    while stack:
+        action = stack.pop()
         canonical = action.get("definitionCanonical")
         if isinstance(canonical, str):
             yield canonical
-        yield from definition_canonicals(action.get("action", []))
+        stack.extend(reversed(action.get("action", [])))
 
 
 def contents(store: Store, phase: Resource) -> PhaseContents:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from mappings.numbers import MAX_DIGITS
+
 from .model import Precheck, Priority, Required, Selection
 
 
@@ -134,7 +136,8 @@ TITLES: tuple[re.Pattern[str], ...] = (
 )
 
 NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
-_NUMBER = r"(?:a|an|one|two|three|four|five|six|\d+)"
+# ASCII digits only, as many as mappings.numbers reads ("\d" matches "٢", which is no count).
+_NUMBER = rf"(?:a|an|one|two|three|four|five|six|[0-9]{{1,{MAX_DIGITS}}})"
 SPAN = _re(
     r"(?P<text>(?:(?P<approx1>usually|often|typically) )?lasts? (?:for )?"
     r"(?:(?P<approx2>about|around|approximately) )?"

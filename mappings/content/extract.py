@@ -23,6 +23,7 @@ from mappings.language.context import modifiers
 from mappings.language.lexicon import DrugConcept, Lexicon, Mention
 from mappings.language.lexicon import load as load_lexicon
 from mappings.language.sentences import sentences as split_sentences
+from mappings.numbers import strict_int
 from mappings.terminology import Terminology
 
 from . import cues
@@ -363,7 +364,7 @@ def _goal(sentences: Iterable[str]) -> Goal | None:
 
 def _number(word: str) -> int:
     if word.isascii() and word.isdigit():
-        return int(word)
+        return strict_int(word)
     return cues.NUMBER_WORDS[word.lower()]
 
 
@@ -418,7 +419,7 @@ def _citation(text: str) -> Citation:
 def _copyright(text: str | None) -> Copyright | None:
     if not text:
         return None
-    m = re.match(r"^©\s*(?P<year>\d{4})?\s*(?P<holder>.*)$", text)
+    m = re.match(r"^©\s*(?P<year>[0-9]{4})?\s*(?P<holder>.*)$", text)
     year = m["year"] if m and m["year"] else None
     holder = m["holder"].strip() if m and m["holder"].strip() else None
     return Copyright(text=text, year=year, holder=holder)

@@ -33,6 +33,12 @@ def _optional_text() -> fields.String:
     return fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1))
 
 
+def _integer(**kw: Any) -> fields.Integer:
+    """A YAML/JSON number, not text: marshmallow's lenient ``int()`` would read the text
+    ``"1_0"`` as 10, and Arabic-Indic or fullwidth digits as numbers."""
+    return fields.Integer(strict=True, **kw)
+
+
 def _texts() -> fields.List[str]:
     return fields.List(_text(), load_default=list)
 
@@ -56,8 +62,8 @@ class _Frozen(Schema):
 class SpanSchema(_Frozen):
     model_class = model.Span
     text = _text(required=True)
-    low = fields.Integer(required=True, validate=validate.Range(min=0))
-    high = fields.Integer(required=True, validate=validate.Range(min=0))
+    low = _integer(required=True, validate=validate.Range(min=0))
+    high = _integer(required=True, validate=validate.Range(min=0))
     unit = _text(required=True)
     approximate = fields.Boolean(required=True)
 
@@ -65,8 +71,8 @@ class SpanSchema(_Frozen):
 class ScheduleSchema(_Frozen):
     model_class = model.Schedule
     text = _text(required=True)
-    frequency = fields.Integer(required=True, validate=validate.Range(min=1))
-    period = fields.Integer(required=True, validate=validate.Range(min=1))
+    frequency = _integer(required=True, validate=validate.Range(min=1))
+    period = _integer(required=True, validate=validate.Range(min=1))
     unit = _text(required=True)
     approximate = fields.Boolean(required=True)
 
@@ -106,7 +112,7 @@ class ChoiceSchema(_Frozen):
 class OptionSchema(_Frozen):
     model_class = model.Option
     text = _text(required=True)
-    line = fields.Integer(required=True, validate=validate.Range(min=1))
+    line = _integer(required=True, validate=validate.Range(min=1))
     choices = fields.List(fields.Nested(ChoiceSchema), required=True)
     selection = fields.String(load_default=None, allow_none=True, validate=_one_of(model.Selection))
     wording = _optional_text()
@@ -122,7 +128,7 @@ class OptionSchema(_Frozen):
 class OptionGroupSchema(_Frozen):
     model_class = model.OptionGroup
     lead = _text(required=True)
-    line = fields.Integer(required=True, validate=validate.Range(min=1))
+    line = _integer(required=True, validate=validate.Range(min=1))
     selection = fields.String(required=True, validate=_one_of(model.Selection))
     wording = _optional_text()
     required = fields.String(load_default=None, allow_none=True, validate=_one_of(model.Required))
@@ -149,7 +155,7 @@ class SectionSchema(_Frozen):
     heading = _optional_text()
     title = _optional_text()
     kind = _text(required=True)
-    line = fields.Integer(required=True, validate=validate.Range(min=1))
+    line = _integer(required=True, validate=validate.Range(min=1))
     prose = _texts()
     required = fields.String(load_default=None, allow_none=True, validate=_one_of(model.Required))
     required_wording = _optional_text()
@@ -158,7 +164,7 @@ class SectionSchema(_Frozen):
     steps = fields.List(fields.Nested(StepSchema), load_default=list)
     more_info = _texts()
     procedure = _optional_text()
-    parent = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
+    parent = _integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
 
 
 class GoalSchema(_Frozen):
@@ -274,6 +280,10 @@ def load(data: Any) -> model.PhaseContent:
         loaded = DocumentSchema().load(_upgrade(data))
     except ValidationError as e:
         raise ContentError(e.messages) from e
+    except RecursionError:
+        raise ContentError(
+            "the document is nested too deeply to be middle-format content"
+        ) from None
     content: model.PhaseContent = loaded["content"]
     return content
 

@@ -231,8 +231,8 @@ class _ActionBuilder:
             if section.parent is None:
                 top.append(action)
             else:
-                parent = built[section.parent]
-                parent["action"] = [*parent.get("action", []), action]
+                # Appended in place: copying the parent's list per sub-section was quadratic.
+                built[section.parent].setdefault("action", []).append(action)
         return top
 
 

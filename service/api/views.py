@@ -17,6 +17,7 @@ from flask import Response, current_app, request
 from marshmallow import Schema, ValidationError, fields, validate
 
 from mappings.fhir import is_valid_id
+from mappings.numbers import VERSION_ID_DIGITS, strict_int
 from service.search.params import RESOURCE_TYPES
 from service.search.query import (
     DEFAULT_COUNT,
@@ -25,6 +26,7 @@ from service.search.query import (
     ParsedSearch,
     SearchError,
     SearchQuery,
+    StrictInteger,
     first_problem,
     parse_search,
 )
@@ -201,11 +203,11 @@ def vread(resource_type: str, resource_id: str, version_id: str) -> Response:
     resource_type = resource_type_or_404(resource_type)
     _valid_id(resource_type, resource_id)
     store = get_store()
-    stored = (
-        store.vread(resource_type, resource_id, int(version_id))
-        if version_id.isdigit() and len(version_id) < 10
-        else None
-    )
+    try:
+        number = strict_int(version_id, max_digits=VERSION_ID_DIGITS)
+    except ValueError:  # '²', '1.0', Arabic-Indic digits: no version given here
+        number = None
+    stored = store.vread(resource_type, resource_id, number) if number is not None else None
     if stored is None:
         if not store.exists(resource_type, resource_id):
             raise FhirError(404, f"{resource_type}/{resource_id} is not known", "not-found")
@@ -361,10 +363,10 @@ def _match_entries(base: str, page: Page, query: SearchQuery) -> list[bytes]:
 class HistorySchema(Schema):
     """The parameters of a history interaction (OpenAPI describes them from here)."""
 
-    _count = fields.Integer(
+    _count = StrictInteger(
         validate=validate.Range(min=0, max=MAX_COUNT), load_default=DEFAULT_COUNT
     )
-    _offset = fields.Integer(validate=validate.Range(min=0, max=MAX_OFFSET), load_default=0)
+    _offset = StrictInteger(validate=validate.Range(min=0, max=MAX_OFFSET), load_default=0)
     _since = fields.String(load_default=None)
 
 

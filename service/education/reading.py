@@ -235,6 +235,10 @@ def _extension(resource: Mapping[str, Any], url: str) -> Any:
     return None
 
 
+MAX_ITEM_DEPTH = 8
+"""Levels of nested options the reading view shows (real phases use far fewer); actions nested
+deeper are listed at the last level, none left out."""
+
 _MORE_ABOUT = re.compile(r"^(?:find out|learn) more about (?P<what>.+?)\.?$", re.IGNORECASE)
 
 
@@ -384,10 +388,14 @@ class _PhaseReader:
                 notes.append(Note("Order", f"{words} {self.label(target)}"))
         return tuple(notes)
 
-    def item(self, action: Mapping[str, Any]) -> Item:
+    def item(self, action: Mapping[str, Any], depth: int = 1) -> Item:
         text = str(action.get("textEquivalent") or action.get("title") or "")
         activity, medication = self._medication(action)
         children = action.get("action", [])
+        if depth >= MAX_ITEM_DEPTH:
+            # Deeper actions are listed, in reading order, as this item's last level: the
+            # page shows all of them, and the template's nesting stays bounded.
+            children = [{**a, "action": []} for a in _all_actions(children)]
         return Item(
             spans=self.spans(text, medication),
             details=self.details(text, activity, medication),
@@ -395,7 +403,7 @@ class _PhaseReader:
             choice=wording.choice_phrase(action.get("selectionBehavior"), self.exhaustive(action))
             if children
             else None,
-            options=tuple(self.item(child) for child in children),
+            options=tuple(self.item(child, depth + 1) for child in children),
             more=_documentation(action, self.phases),
         )
 
@@ -431,9 +439,12 @@ def _words(text: str) -> list[str]:
 
 
 def _all_actions(actions: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
-    for action in actions:
+    """Every action at any depth, in reading order (a stack, not recursion)."""
+    stack = list(reversed(list(actions)))
+    while stack:
+        action = stack.pop()
         yield action
-        yield from _all_actions(action.get("action", []))
+        stack.extend(reversed(action.get("action", [])))
 
 
 def _is_section(action: Mapping[str, Any]) -> bool:

@@ -27,9 +27,12 @@ class ConversionError(ValueError):
 def to_r5(resource: Json) -> Json:
     """An R5 copy of an R4 resource (Bundles and contained resources included), checked
     against the R5 models."""
-    converted = _convert(copy.deepcopy(resource))
     try:
+        converted = _convert(copy.deepcopy(resource))
         r5_models.get_fhir_model_class(converted["resourceType"]).model_validate(converted)
+    except RecursionError:
+        # The copy, the conversion and the models recurse once or more a level.
+        raise ConversionError("it is nested too deeply to convert") from None
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(part) for part in first["loc"])

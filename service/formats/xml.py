@@ -39,6 +39,7 @@ from fhir_core.utils import (
 from lxml import etree
 
 from mappings.limits import MAX_NUMBER_LENGTH
+from mappings.numbers import MAX_DIGITS, strict_int
 
 FHIR_NS = "http://hl7.org/fhir"
 XHTML_NS = "http://www.w3.org/1999/xhtml"
@@ -112,24 +113,45 @@ def _fields(release: Release, type_name: str) -> tuple[dict[str, _Field], bool]:
 
 
 def to_xml(resource: Mapping[str, Any], release: Release = "4.0.1") -> bytes:
-    """A resource (JSON-shaped; numbers ideally as ``RawNumber``) as FHIR XML, UTF-8."""
-    root = _resource_element(resource, release)
+    """A resource (JSON-shaped; numbers ideally as ``RawNumber``) as FHIR XML, UTF-8.
+
+    Elements are filled from a stack of pending work, not by recursion, so a stored
+    resource nested hundreds of levels deep renders like any other."""
+    pending: list[_Pending] = []
+    root = _resource_element(resource, release, pending)
+    while pending:
+        element, value, type_name = pending.pop()
+        found: list[_Pending] = []
+        _fill(element, value, type_name, release, found)
+        pending.extend(reversed(found))  # children in document order, depth first
     return _DECLARATION + bytes(etree.tostring(root, encoding="UTF-8", xml_declaration=False))
 
 
-def _resource_element(resource: Mapping[str, Any], release: Release) -> etree._Element:
+# An element still to fill: the element, its JSON value and its FHIR type.
+_Pending = tuple[etree._Element, Mapping[str, Any], str]
+
+
+def _resource_element(
+    resource: Mapping[str, Any], release: Release, pending: list[_Pending]
+) -> etree._Element:
     type_name = resource.get("resourceType")
     if not isinstance(type_name, str):
         raise ValueError("a resource needs a resourceType")
     # lxml takes None as the default namespace's prefix; its stubs do not know that.
     element = etree.Element(f"{{{FHIR_NS}}}{type_name}", nsmap={None: FHIR_NS})  # type: ignore[dict-item]
-    _fill(element, resource, type_name, release)
+    pending.append((element, resource, type_name))
     return element
 
 
 def _fill(
-    element: etree._Element, value: Mapping[str, Any], type_name: str, release: Release
+    element: etree._Element,
+    value: Mapping[str, Any],
+    type_name: str,
+    release: Release,
+    pending: list[_Pending],
 ) -> None:
+    """Sets the element's attributes and adds its children; complex children are left
+    in ``pending``, to be filled in turn."""
     fields, is_resource = _fields(release, type_name)
     if not is_resource and value.get("id") is not None:
         element.set("id", str(value["id"]))
@@ -144,11 +166,16 @@ def _fill(
             continue
         if type_name == "Extension" and name == "url":
             continue
-        _add(element, field, value.get(name), value.get(f"_{name}"), release)
+        _add(element, field, value.get(name), value.get(f"_{name}"), release, pending)
 
 
 def _add(
-    parent: etree._Element, field: _Field, value: Any, companion: Any, release: Release
+    parent: etree._Element,
+    field: _Field,
+    value: Any,
+    companion: Any,
+    release: Release,
+    pending: list[_Pending],
 ) -> None:
     if value is None and companion is None:
         return
@@ -158,13 +185,18 @@ def _add(
         for index in range(max(len(values), len(companions))):
             item = values[index] if index < len(values) else None
             extra = companions[index] if index < len(companions) else None
-            _add_one(parent, field, item, extra, release)
+            _add_one(parent, field, item, extra, release, pending)
     else:
-        _add_one(parent, field, value, companion, release)
+        _add_one(parent, field, value, companion, release, pending)
 
 
 def _add_one(
-    parent: etree._Element, field: _Field, value: Any, companion: Any, release: Release
+    parent: etree._Element,
+    field: _Field,
+    value: Any,
+    companion: Any,
+    release: Release,
+    pending: list[_Pending],
 ) -> None:
     if value is None and companion is None:
         return
@@ -173,14 +205,14 @@ def _add_one(
         return
     child = etree.SubElement(parent, f"{{{FHIR_NS}}}{field.name}")
     if field.fhir_type == "Resource":
-        child.append(_resource_element(value, release))
+        child.append(_resource_element(value, release, pending))
     elif field.primitive:
         if isinstance(companion, Mapping):
-            _fill(child, companion, "Element", release)  # its id and extensions
+            _fill(child, companion, "Element", release, pending)  # its id and extensions
         if value is not None:
             child.set("value", _primitive_text(value))
     else:
-        _fill(child, value, field.fhir_type, release)
+        pending.append((child, value, field.fhir_type))
 
 
 # Characters XML 1.0 cannot carry. FHIR strings may not hold them either, but a reply can
@@ -226,7 +258,10 @@ def from_xml(data: bytes, release: Release = "4.0.1") -> dict[str, Any]:
         raise XmlSyntaxError(e.lineno or 0, f"not well-formed XML: {e.msg}") from None
     if getattr(root.getroottree().docinfo, "doctype", None):
         raise XmlError(1, "a DOCTYPE is not allowed in FHIR XML")
-    return _read_resource(root, release)
+    try:  # the parser stops at 256 levels; reading recurses twice a level
+        return _read_resource(root, release)
+    except RecursionError:
+        raise XmlError(0, "the resource is nested too deeply to read") from None
 
 
 def _line(element: etree._Element) -> int:
@@ -372,4 +407,7 @@ def _typed(raw: str, fhir_type: str, line: int) -> Any:
         if number in (float("inf"), float("-inf")):
             raise XmlError(line, f"{raw!r} is out of range for a decimal")
         return number
-    return int(raw)
+    try:  # the pattern has checked the digits; strict_int bounds how many there are
+        return strict_int(raw, signed=True)
+    except ValueError:
+        raise XmlError(line, f"a {fhir_type} of more than {MAX_DIGITS} digits") from None

@@ -16,6 +16,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from mappings.numbers import strict_int
+
 from .params import PARAMETERS, SORT_KEYS, SearchParam
 from .values import DateRange, date_range
 
@@ -206,13 +208,26 @@ class _ElementsField(fields.String):
         return names
 
 
+class StrictInteger(fields.Integer):
+    """A whole number in a parameter: ASCII digits only, read by ``strict_int`` (marshmallow's
+    ``int()`` reads Arabic-Indic or fullwidth digits as numbers, and ``_count=1_0`` as 10)."""
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, str):
+            try:
+                return strict_int(value)
+            except ValueError:
+                raise self.make_error("invalid", input=value) from None
+        return super()._validated(value)
+
+
 class ResultSchema(Schema):
     """The result parameters: how many, which page, in what order, how much of each."""
 
-    _count = fields.Integer(
+    _count = StrictInteger(
         validate=validate.Range(min=0, max=MAX_COUNT), load_default=DEFAULT_COUNT
     )
-    _offset = fields.Integer(validate=validate.Range(min=0, max=MAX_OFFSET), load_default=0)
+    _offset = StrictInteger(validate=validate.Range(min=0, max=MAX_OFFSET), load_default=0)
     _sort = _SortField(load_default=())
     _summary = fields.String(validate=validate.OneOf(SUMMARY_MODES), load_default=None)
     _elements = _ElementsField(load_default=None)

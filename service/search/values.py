@@ -43,7 +43,8 @@ class DateRange:
 _DATE = re.compile(
     r"(?P<year>\d{4})(?:-(?P<month>\d{2})(?:-(?P<day>\d{2})"
     r"(?:T(?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.(?P<fraction>\d+))?)?"
-    r"(?P<zone>Z|[+-]\d{2}:\d{2})?)?)?)?"
+    r"(?P<zone>Z|[+-]\d{2}:\d{2})?)?)?)?",
+    re.ASCII,  # \d alone matches every script's digits, which int() then reads
 )
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mappings.numbers import strict_int
 from service.search.query import Include, SearchQuery
 
 from .store import Store, StoredResource
@@ -109,10 +110,16 @@ def resolve_canonicals(
 
 def _version_key(version: Any, last_updated: str) -> tuple[Any, ...]:
     """Orders versions: numerically when they are dotted numbers (SemVer), else by when they
-    were stored."""
-    parts = str(version).split(".") if isinstance(version, str) else []
-    if parts and all(p.isdigit() for p in parts):
-        return (1, tuple(int(p) for p in parts), last_updated)
+    were stored. A version of other characters (``1.²``, ``1.beta``, other kinds of digit) is
+    an opaque string: it orders by when it was stored, and never fails the search."""
+    try:
+        numbers = (
+            tuple(strict_int(p) for p in version.split(".")) if isinstance(version, str) else ()
+        )
+    except ValueError:
+        numbers = ()
+    if numbers:
+        return (1, numbers, last_updated)
     return (0, (), last_updated)
 
 

@@ -176,17 +176,10 @@ def test_any_ascii_version_gets_fhir(client: FlaskClient, version: str) -> None:
     check_reply(response)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 15: a version of Unicode digits (²) is isdigit() then int(): 500; "
-    "fixed by the one-gate lane (item 1: one strict number/version parser)",
-)
 @given(version=st.text(alphabet=st.characters(categories=["Nd", "No"]), min_size=1, max_size=3))
 @example(version="²")
 @BOUNDED
 def test_any_unicode_digit_version_gets_fhir(client: FlaskClient, version: str) -> None:
-    # issue 15: fixed by the one-gate lane (item 1: versions parsed by one strict function)
     response = client.get(f"/fhir/PlanDefinition/all-induction/_history/{quote(version, safe='')}")
     check_reply(response)
 
