@@ -54,7 +54,17 @@ def _line(text: str, position: int) -> int:
 _BIDI = re.compile(f"[{''.join(sorted(BIDI_CONTROLS))}]")
 # A JSON escape of a bidi control: ``\u202e`` after an even number of backslashes (an odd
 # number escapes the backslash itself). Escapes occur only inside JSON strings.
-_ESCAPED_BIDI = re.compile(r"(?<!\\)(?:\\\\)*\\u(?:202[a-eA-E]|206[6-9])")
+_BIDI_ESCAPE = re.compile(r"\\u(?:202[a-eA-E]|206[6-9])")
+
+
+def _escaped_bidi(text: str) -> re.Match[str] | None:
+    for match in _BIDI_ESCAPE.finditer(text):
+        backslashes = 0
+        while match.start() - backslashes > 0 and text[match.start() - backslashes - 1] == "\\":
+            backslashes += 1
+        if backslashes % 2 == 0:
+            return match
+    return None
 
 
 def _bidi_message(character: str) -> str:
@@ -66,6 +76,8 @@ def _bidi_message(character: str) -> str:
 
 def check_text(text: str) -> None:
     """Refuse text holding a bidirectional embedding, override or isolate control."""
+    if not any(control in text for control in BIDI_CONTROLS):  # nine fast scans, no regex
+        return
     match = _BIDI.search(text)
     if match:
         raise DocumentError(_line(text, match.start()), _bidi_message(match.group()))
@@ -205,14 +217,70 @@ class _JsonReader:
             raise DocumentError(_line(text, e.position), e.message) from None
 
 
+class _Doubt(Exception):
+    """The fast reader met something the strict one must locate."""
+
+
+def _doubt(*_: object) -> Any:
+    raise _Doubt
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise _Doubt
+    return result
+
+
+def _short_number(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    def read(text: str) -> Any:
+        if len(text) > MAX_NUMBER_LENGTH:
+            raise _Doubt
+        value = kind(text)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _Doubt
+        return value
+
+    return read
+
+
+# The stdlib's C scanner with the same refusals, unlocated: about 4x faster than the
+# pure-Python one, which reads a document again only when this one doubts it.
+_FAST = json.JSONDecoder(
+    object_pairs_hook=_unique_pairs,
+    parse_int=_short_number(int),
+    parse_float=_short_number(float),
+    parse_constant=_doubt,
+)
+
+
+def _depth_within(value: Any, limit: int) -> bool:
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth >= limit:
+                return False
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return True
+
+
 def loads_json(text: str) -> Any:
     """A JSON document, read strictly (see the module's docstring)."""
     check_text(text)
-    match = _ESCAPED_BIDI.search(text)
+    match = _escaped_bidi(text)
     if match:
         character = chr(int(match.group()[-4:], 16))
         raise DocumentError(_line(text, match.start()), _bidi_message(character))
-    return _JsonReader().read(text)
+    try:
+        value = _FAST.decode(text)
+    except (_Doubt, ValueError, RecursionError):  # JSONDecodeError is a ValueError
+        pass
+    else:
+        if _depth_within(value, MAX_DEPTH):
+            return value
+    return _JsonReader().read(text)  # refuses it, at its line
 
 
 def json_lines(text: str) -> Callable[[Path], int]:

@@ -17,7 +17,14 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mappings.documents import DocumentError, find_bidi, json_lines, loads_json, loads_yaml
+from mappings.documents import (  # _JsonReader: the strict reader alone
+    DocumentError,
+    _JsonReader,
+    find_bidi,
+    json_lines,
+    loads_json,
+    loads_yaml,
+)
 from mappings.limits import BIDI_CONTROLS, MAX_DEPTH, MAX_NUMBER_LENGTH
 from tests.conftest import FIXTURES
 
@@ -227,3 +234,36 @@ def test_yaml_syntax_errors_name_their_line(text: str, line: int) -> None:
 
 def test_yaml_tags_beyond_the_safe_ones_are_refused() -> None:
     assert refusal(loads_yaml, "a: !!python/object/apply:os.system [id]").line == 1
+
+
+# Pieces that make a document doubtful: a duplicate key, long or non-finite numbers, deep
+# nesting. The fast reader must refuse exactly what the strict one does, with its line.
+_PIECES = st.sampled_from(
+    ['{"a": 1, "a": 2}', "1" * (MAX_NUMBER_LENGTH + 1), "1e999", "NaN", "[]", '"x"', "1.5",
+     "[" * MAX_DEPTH + "]" * MAX_DEPTH, '{"b": [1, {"c": null}]}']
+)  # fmt: skip
+
+
+@st.composite
+def _documents(draw: st.DrawFn) -> str:
+    pieces = draw(st.lists(_PIECES, min_size=1, max_size=4))
+    wrap = draw(st.integers(min_value=0, max_value=3))
+    text = "[\n" + ",\n".join(pieces) + "\n]"
+    return "[" * wrap + text + "]" * wrap
+
+
+@given(_documents())
+@settings(max_examples=200, deadline=None)
+def test_the_fast_reader_refuses_what_the_strict_reader_refuses(text: str) -> None:
+    try:
+        strict: Any = _JsonReader().read(text)
+    except DocumentError as e:
+        strict = e
+    try:
+        fast: Any = loads_json(text)
+    except DocumentError as e:
+        fast = e
+    if isinstance(strict, DocumentError):
+        assert isinstance(fast, DocumentError) and str(fast) == str(strict)
+    else:
+        assert fast == strict
