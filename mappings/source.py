@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Literal
 
+from mappings.documents import DocumentError, check_text
 from mappings.limits import MAX_BULLET_DEPTH
 
 
@@ -163,6 +164,10 @@ def parse_page(text: str) -> Page:
         text = text[1:]
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
     text = text.replace("\f", " ").replace("\v", " ")  # page breaks of text exports
+    try:
+        check_text(text)  # no bidi controls: a page must read as it is stored
+    except DocumentError as e:
+        raise PageError(e.line, e.message) from None
     lines = [
         _Line(n, x.strip(), _bullet_text(x.strip()), _indent(x))
         for n, x in enumerate(text.split("\n"), 1)

@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl
 
 from mappings import fhir
 from mappings.content import ContentError, load, loads
-from mappings.documents import DocumentError, check_text, json_lines, loads_json, walk
+from mappings.documents import DocumentError, json_lines, loads_json, walk
 from mappings.limits import MAX_ACTION_DEPTH, MAX_ACTIONS, MAX_PROBLEMS, MAX_RESOURCES
 from mappings.pipeline import MappedPage, map_page, map_phase
 from mappings.rules import MappingConfig
@@ -202,13 +202,7 @@ def read_file(path: Path, config: MappingConfig) -> LoadedInput:
 
 def read_bytes(source: str, data: bytes, kind: Kind | None, config: MappingConfig) -> LoadedInput:
     """Map or check one input. ``kind`` None means JSON that says what it is."""
-    if kind == "page":
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            pass  # the page reader says where
-        else:
-            _document(source, check_text, text)
+    if kind == "page":  # the page reader refuses what a page may not hold, at its line
         try:
             return _mapped(source, map_page(data, config))
         except PageError as e:

@@ -292,6 +292,16 @@ def test_map_opens_no_database(app: Flask, tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == [], "no database file was made"
 
 
+def test_map_of_a_page_with_a_bidi_control_is_one_line_naming_its_line(app: Flask) -> None:
+    # map read the page without the write path's checks and printed the reversed text.
+    page = ROOT / "tests" / "hostile" / "bidi.txt"
+    result = run_map(app, str(page))
+    assert result.exit_code != 0, describe(result)
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert re.fullmatch(rf"{re.escape(str(page))}:\d+: a bidirectional control .*", line), line
+
+
 # -- the commands as a shell runs them ---------------------------------------------------
 
 ROOT = FIXTURES.parent
