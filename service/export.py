@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from mappings import fhir
+from mappings.limits import MAX_RESOURCES
 from mappings.rules.config import is_semver
 from service.search.params import RESOURCE_TYPES
 from service.store import Store, StoredResource
@@ -120,8 +121,9 @@ def check_config(config: ExportConfig) -> None:
         raise ExportError(
             f"configuration: CANONICAL_BASE {config.canonical_base!r} is not an absolute URL"
         )
-    if config.bundle_size < 1:
-        raise ExportError(f"--bundle-size must be at least 1, not {config.bundle_size}")
+    if not 1 <= config.bundle_size <= MAX_RESOURCES:
+        # A larger Bundle is one that `flask load` and $import refuse (mappings.limits).
+        raise ExportError(f"--bundle-size must be 1 to {MAX_RESOURCES}, not {config.bundle_size}")
 
 
 def export(store: Store, out: Path, config: ExportConfig, *, force: bool = False) -> ExportSummary:

@@ -22,6 +22,7 @@ import pytest
 from click.testing import Result
 from flask import Flask
 
+from mappings.limits import MAX_RESOURCES
 from service import ConfigError, create_app
 from service.export import DEPENDENCY_ORDER
 from service.store import Store, StoredResource, StoreUnavailable
@@ -559,9 +560,11 @@ def test_configuration_a_package_cannot_have_is_refused(
     assert not (tmp_path / "out").exists()
 
 
-def test_bundle_size_below_one_is_one_line(app: Flask, tmp_path: Path) -> None:
+@pytest.mark.parametrize("size", ["0", str(MAX_RESOURCES + 1)])
+def test_bundle_size_out_of_range_is_one_line(app: Flask, tmp_path: Path, size: str) -> None:
+    # Above MAX_RESOURCES, export wrote Bundles that flask load and $import then refused.
     assert_one_error_line(
-        export(app, tmp_path / "out", "--bundle-size", "0"), "--bundle-size", "nothing was written"
+        export(app, tmp_path / "out", "--bundle-size", size), "--bundle-size", "nothing was written"
     )
     assert list(tmp_path.iterdir()) == []
 
