@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import runpy
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,8 +22,7 @@ import pytest
 
 from service import limits
 from tests.conftest import FIXTURES, ROOT
-from tests.support.processes import free_port, stop_group
-from tests.support.servers import BIN, TOKEN, wait_for
+from tests.support.servers import TOKEN, gunicorn
 
 MAX_BODY = 64 * 1024
 PAGE = (FIXTURES / "pages" / "all-induction.txt").read_bytes()
@@ -36,33 +33,8 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     """One gunicorn worker over an empty store, with a 64 KiB body limit."""
     folder = tmp_path_factory.mktemp("limits")
-    port = free_port()
-    env = {
-        **os.environ,
-        "FLASK_DATABASE_URL": f"sqlite:///{folder / 'store.sqlite3'}",
-        "FLASK_API_TOKEN": TOKEN,
-        "FLASK_MAX_CONTENT_LENGTH": str(MAX_BODY),
-        "PORT": str(port),
-        "WEB_CONCURRENCY": "1",
-    }
-    log_path = folder / "gunicorn.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            start_new_session=True,
-        )
-    try:
-        try:
-            wait_for(f"http://127.0.0.1:{port}/healthz", process)
-        except RuntimeError as e:
-            raise RuntimeError(f"{e}\n{log_path.read_text('utf-8', 'replace')[-4000:]}") from None
+    with gunicorn(folder / "store.sqlite3", workers=1, MAX_CONTENT_LENGTH=str(MAX_BODY)) as port:
         yield "127.0.0.1", port
-    finally:
-        stop_group(process, timeout=20)
 
 
 class Reply:

@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -91,29 +92,22 @@ def wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) 
     raise RuntimeError(f"gunicorn did not answer {url} within {timeout}s")
 
 
-@pytest.fixture(scope="session")
-def live_server(live_site: str) -> str:
-    """The live server's FHIR base URL (``http://127.0.0.1:PORT/fhir``)."""
-    return f"{live_site}/fhir"
-
-
-@pytest.fixture(scope="session")
-def live_site(loaded_database: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """gunicorn with the project's settings on a free loopback port, over a copy of the
-    loaded store. Yields the site root (``http://127.0.0.1:PORT``)."""
-    copy = tmp_path_factory.mktemp("live") / "store.sqlite3"
-    shutil.copyfile(loaded_database, copy)
+@contextmanager
+def gunicorn(database: Path, *, workers: int, **settings: str) -> Iterator[int]:
+    """``gunicorn --config gunicorn.conf.py wsgi:app`` over a SQLite file, with the test
+    token and ``FLASK_*`` ``settings``, on a free loopback port (yielded) once it answers
+    ``/healthz``. Its log (one JSON line per request) goes to a file beside the database: a
+    pipe nobody reads would fill up and stall the workers mid-run."""
     port = free_port()
     env = {
         **os.environ,
-        "FLASK_DATABASE_URL": f"sqlite:///{copy}",
+        "FLASK_DATABASE_URL": f"sqlite:///{database}",
         "FLASK_API_TOKEN": TOKEN,
+        **{f"FLASK_{name}": value for name, value in settings.items()},
         "PORT": str(port),
-        "WEB_CONCURRENCY": "2",
+        "WEB_CONCURRENCY": str(workers),
     }
-    # gunicorn's log (one JSON line per request) goes to a file: a pipe nobody reads
-    # would fill up and stall the workers mid-run.
-    log_path = copy.parent / "gunicorn.log"
+    log_path = database.parent / f"gunicorn-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"],
@@ -128,6 +122,22 @@ def live_site(loaded_database: Path, tmp_path_factory: pytest.TempPathFactory) -
             wait_for(f"http://127.0.0.1:{port}/healthz", process)
         except RuntimeError as e:
             raise RuntimeError(f"{e}\n{log_path.read_text('utf-8', 'replace')[-4000:]}") from None
-        yield f"http://127.0.0.1:{port}"
+        yield port
     finally:
         stop_group(process, timeout=20)
+
+
+@pytest.fixture(scope="session")
+def live_server(live_site: str) -> str:
+    """The live server's FHIR base URL (``http://127.0.0.1:PORT/fhir``)."""
+    return f"{live_site}/fhir"
+
+
+@pytest.fixture(scope="session")
+def live_site(loaded_database: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """gunicorn with the project's settings on a free loopback port, over a copy of the
+    loaded store. Yields the site root (``http://127.0.0.1:PORT``)."""
+    copy = tmp_path_factory.mktemp("live") / "store.sqlite3"
+    shutil.copyfile(loaded_database, copy)
+    with gunicorn(copy, workers=2) as port:
+        yield f"http://127.0.0.1:{port}"
