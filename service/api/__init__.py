@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_cors import CORS
 
-from . import errors, openapi
+from . import admission, errors, openapi
 from .registry import CONVERTERS, blueprint
 from .views import negotiated
 
@@ -19,6 +19,7 @@ def _negotiate() -> None:
 
 def init_app(app: Flask) -> None:
     errors.init_app(app)
+    admission.init_app(app)  # deadlines for every /fhir request, slots for heavy ones
     app.url_map.converters.update(CONVERTERS)
     bp = blueprint()
     bp.before_request(_negotiate)

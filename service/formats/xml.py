@@ -38,6 +38,8 @@ from fhir_core.utils import (
 )
 from lxml import etree
 
+from service.deadlines import check_deadline
+
 FHIR_NS = "http://hl7.org/fhir"
 XHTML_NS = "http://www.w3.org/1999/xhtml"
 
@@ -128,6 +130,7 @@ def _resource_element(resource: Mapping[str, Any], release: Release) -> etree._E
 def _fill(
     element: etree._Element, value: Mapping[str, Any], type_name: str, release: Release
 ) -> None:
+    check_deadline()  # a large Bundle takes seconds to write
     fields, is_resource = _fields(release, type_name)
     if not is_resource and value.get("id") is not None:
         element.set("id", str(value["id"]))

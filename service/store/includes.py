@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from service.deadlines import check_deadline
 from service.search.query import Include, SearchQuery
 
 from .store import Store, StoredResource
@@ -65,6 +66,7 @@ def _follow(
         return []
     values: set[str] = set()
     for resource in resources:
+        check_deadline()  # each resource is parsed to find what it points to
         if resource.resource_type == include.source:
             values.update(e.value for e in extract(json.loads(resource.body)) if e.value)
     if not values:
@@ -95,6 +97,7 @@ def resolve_canonicals(
     latest: dict[str, tuple[tuple[Any, ...], StoredResource]] = {}
     for target in targets:
         for candidate in store.referencing(target, "url", urls):
+            check_deadline()
             resource = json.loads(candidate.body)
             url, version = resource.get("url"), resource.get("version")
             if f"{url}|{version}" in wanted:
@@ -123,6 +126,7 @@ def _referrers(
     targets = include.targets()
     values: set[str] = set()
     for resource in resources:
+        check_deadline()
         if resource.resource_type not in targets:
             continue
         if include.param.canonical:
@@ -143,6 +147,7 @@ def _referrers(
     # referrers whose reference, as written, names a result (pinned to another version: no).
     kept = []
     for referrer in found:
+        check_deadline()
         written = {e.value for e in include.param.extract(json.loads(referrer.body)) if e.value}
         pinned = {w.partition("|")[0] for w in written if "|" in w}
         if {w for w in written if "|" in w or w not in pinned} & values:
