@@ -27,17 +27,27 @@ BODY_TYPES = JSON_BODIES + XML_BODIES
 
 
 class StoreReferences:
-    """Reference resolution for the validator, against what this server holds."""
+    """Reference resolution for the validator, against what this server holds. Each
+    distinct reference is looked up once: a plan names the same activity in many actions
+    (the 6,370 actions of a 1.9 MB plan hold 3,900 canonicals, 30 distinct)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._literals: dict[tuple[str, str], bool] = {}
+        self._canonicals: dict[str, bool] = {}
 
     def literal_exists(self, resource_type: str, resource_id: str) -> bool:
-        return self.store.exists(resource_type, resource_id)
+        key = (resource_type, resource_id)
+        if key not in self._literals:
+            self._literals[key] = self.store.exists(resource_type, resource_id)
+        return self._literals[key]
 
     def canonical_exists(self, url: str, version: str | None) -> bool:
         canonical = url if version is None else f"{url}|{version}"
-        return bool(resolve_canonicals(self.store, CANONICAL_TYPES, {canonical}))
+        if canonical not in self._canonicals:
+            found = resolve_canonicals(self.store, CANONICAL_TYPES, {canonical})
+            self._canonicals[canonical] = bool(found)
+        return self._canonicals[canonical]
 
 
 class _NotAResource(str):
