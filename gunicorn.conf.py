@@ -30,11 +30,14 @@ accesslog = None
 #
 # timeout: gunicorn kills a worker whose main loop stops answering for 30 s. With gthread
 # the main loop keeps answering while a request thread computes, so on its own this does
-# not stop a runaway request; the watchdog below does: a request in flight past `timeout`
-# gets its worker recycled (no new connections, `graceful_timeout` for the requests in
-# flight, then the process exits, taking the runaway thread with it).
+# not stop a runaway request; the watchdog below does: a request in flight for more than
+# WORKER_REQUEST_LIMIT seconds (180: above an import's wait for the write lock,
+# FLASK_DATABASE_LOCK_TIMEOUT 120 s, plus its deadline) gets its worker recycled (no new
+# connections, `graceful_timeout` for the requests in flight, then the process exits,
+# taking the runaway thread with it).
 timeout = 30
 graceful_timeout = 30
+request_limit = int(os.environ.get("WORKER_REQUEST_LIMIT", "180"))
 # Recycle each worker after about 5,000 requests (jitter: not all at once), so slow growth
 # (fragmentation of the heap by large bodies) cannot build up for ever.
 max_requests = 5000
@@ -77,9 +80,9 @@ def _watch(worker: Any) -> None:
     while worker.alive:
         time.sleep(1)
         now = time.monotonic()
-        if any(now - began > timeout for began in list(_in_flight.values())):
+        if any(now - began > request_limit for began in list(_in_flight.values())):
             _runaway.set()
-            _recycle(worker, f"a request has run for over {timeout} s")
+            _recycle(worker, f"a request has run for over {request_limit} s")
 
 
 def post_worker_init(worker: Any) -> None:

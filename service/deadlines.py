@@ -11,7 +11,8 @@ and in tests that set none, a checkpoint does nothing. Python cannot stop a thre
 outside, so a deadline is cooperative: it bounds what runs between two checkpoints, and
 gunicorn's worker ``timeout`` stays the backstop for anything else.
 
-A deadline never undoes a write that committed: ``settle()`` (called by the store when a
+Waiting for the store's write lock is ``paused()``: it does not count. A deadline never
+undoes a write that committed: ``settle()`` (called by the store when a
 write transaction commits) lifts the current deadline, so the reply that reports the write
 is not replaced by a 503. A deadline passing inside the transaction raises there and the
 transaction rolls back: nothing is half-written.
@@ -20,8 +21,9 @@ transaction rolls back: nothing is half-written.
 this process and never queues one: ``admit()`` raises ``Overloaded`` at once when every
 slot is taken. With gunicorn's gthread workers (threads per worker), a limit below the
 thread count keeps threads free for the liveness probe and for light requests however many
-heavy requests arrive. A request that holds a slot may enter ``admit()`` again (a heavy
-search whose reply is then converted to XML) without taking a second one.
+heavy requests arrive. A request is heavy once its work is known to be large, which the
+layer doing it finds out: that layer calls ``claim_heavy()``, and the request holds a slot
+from then to its end (``request_bounds``); a second claim takes nothing more.
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,16 @@ class _Deadline:
     seconds: float  # the budget, for the message
 
 
+@dataclass
+class _Request:
+    admission: Admission | None
+    stack: ExitStack = field(default_factory=ExitStack)
+    holds_slot: bool = False
+
+
 _current: ContextVar[_Deadline | None] = ContextVar("ped_deadline", default=None)
 _admitted: ContextVar[bool] = ContextVar("ped_admitted", default=False)
+_request: ContextVar[_Request | None] = ContextVar("ped_request_bounds", default=None)
 
 
 class DeadlineExceeded(Exception):
@@ -88,6 +98,20 @@ def remaining() -> float | None:
     """Seconds left before the current deadline (negative once passed), or None."""
     current = _current.get()
     return None if current is None else current.at - time.monotonic()
+
+
+@contextmanager
+def paused() -> Iterator[None]:
+    """Time spent inside the block does not count against the current deadline: waiting
+    for a lock (a write waits for the one before it) is not work the deadline bounds."""
+    began = time.monotonic()
+    try:
+        yield
+    finally:
+        current = _current.get()
+        if current is not None:
+            waited = time.monotonic() - began
+            _current.set(_Deadline(current.at + waited, current.seconds))
 
 
 @contextmanager
@@ -139,3 +163,27 @@ class Admission:
     def busy(self) -> int:
         """Slots taken right now."""
         return self._busy
+
+
+@contextmanager
+def request_bounds(seconds: float | None, admission: Admission | None) -> Iterator[None]:
+    """One request: its deadline, and the slot ``claim_heavy`` may take in ``admission``
+    (given back when the block ends)."""
+    bounds = _Request(admission)
+    with bounds.stack, deadline(seconds):
+        token = _request.set(bounds)
+        try:
+            yield
+        finally:
+            _request.reset(token)
+
+
+def claim_heavy() -> None:
+    """The current request's work is large: it holds one of the worker's heavy slots from
+    now to its end, or ``Overloaded`` is raised. Outside a request (the CLI), or when the
+    request holds one already, nothing happens."""
+    bounds = _request.get()
+    if bounds is None or bounds.admission is None or bounds.holds_slot:
+        return
+    bounds.stack.enter_context(bounds.admission.admit())
+    bounds.holds_slot = True

@@ -20,9 +20,11 @@ from werkzeug.test import TestResponse
 
 from service import deadlines
 from service.api import rendering
-from service.api.rendering import ADMISSION, ByteBoundedLRU
+from service.api.admission import EXTENSION
+from service.api.rendering import ByteBoundedLRU
 from service.deadlines import Admission, DeadlineExceeded, Overloaded
 from service.storage import get_store
+from service.store import includes
 from tests.conftest import FIXTURES
 from tests.support.servers import TOKEN, make_app
 
@@ -251,6 +253,26 @@ def test_a_committed_write_lifts_the_deadline() -> None:
     assert deadlines.remaining() is None
 
 
+def test_waiting_for_the_write_lock_does_not_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = {"now": 0.0}
+
+    class Clock:
+        @staticmethod
+        def monotonic() -> float:
+            return clock["now"]
+
+    monkeypatch.setattr(deadlines, "time", Clock)
+    with deadlines.deadline(10):
+        clock["now"] = 4
+        with deadlines.paused():  # as Store's write waits for the lock
+            clock["now"] = 104
+        clock["now"] = 109.5
+        deadlines.check_deadline()  # 9.5 s of work
+        clock["now"] = 110.5
+        with pytest.raises(DeadlineExceeded):
+            deadlines.check_deadline()
+
+
 def test_an_inner_deadline_never_extends_an_outer_one() -> None:
     with deadlines.deadline(PASSED), deadlines.deadline(3600):
         with pytest.raises(DeadlineExceeded):
@@ -301,7 +323,7 @@ class Holders:
 @pytest.fixture
 def two_slots(loaded_database: Path) -> Iterator[tuple[Flask, Admission, Holders]]:
     app = make_app(loaded_database, HEAVY_REQUESTS=2)
-    admission: Admission = app.extensions[ADMISSION]
+    admission: Admission = app.extensions[EXTENSION]
     holders = Holders(admission, 2)
     try:
         yield app, admission, holders
@@ -311,37 +333,55 @@ def two_slots(loaded_database: Path) -> Iterator[tuple[Flask, Admission, Holders
 
 def test_a_heavy_request_over_the_limit_is_503_at_once(
     two_slots: tuple[Flask, Admission, Holders],
+    plan_200k: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Both slots are held by other threads: the next heavy request is refused without
-    waiting (were it queued, this test would never finish), light ones are served."""
+    waiting (were it queued, this test would never finish); light ones are served."""
     app, admission, holders = two_slots
     client = app.test_client()
     assert admission.busy == 2
-    assert_503(validate(client, fixture_plan()), "throttled")
-    assert_503(client.get(ITERATE), "throttled")
-    assert_503(client.get("/fhir/PlanDefinition/all-induction/$package"), "throttled")
+    assert_503(validate(client, plan_200k), "throttled")  # a body over 64 kB
     # A reply found large only once built needs a slot to be converted to XML.
     xml = client.get(LARGE_XML)
     assert xml.status_code == 503
     assert b'<code value="throttled"/>' in xml.data
-    # Light requests and the probes are served.
+    # Light requests and the probes are served: a small resource to validate, includes of
+    # a few dozen resources, a package of the fixture plan, a small XML reply.
     assert client.get("/healthz").status_code == 200
     assert client.get("/readyz").status_code == 200
+    assert validate(client, fixture_plan()).status_code == 200
+    assert client.get(ITERATE).status_code == 200
+    assert client.get("/fhir/PlanDefinition/all-induction/$package").status_code == 200
     assert client.get("/fhir/PlanDefinition/all-induction").status_code == 200
     assert client.get("/fhir/PlanDefinition/all-induction?_format=xml").status_code == 200
+    # Includes that reach more resources in one round than the threshold are heavy.
+    monkeypatch.setattr(includes, "HEAVY_FRONTIER", 10)
+    assert_503(client.get(ITERATE), "throttled")
+    assert_503(client.get("/fhir/PlanDefinition/all-induction/$package"), "throttled")
+    # An import needs the token and queues on the write lock instead (nothing changes here).
+    imported = client.post(
+        "/fhir/$import",
+        data=PAGE.read_bytes(),
+        headers={"Content-Type": "text/plain", "Authorization": f"Bearer {TOKEN}"},
+    )
+    assert imported.status_code == 200, imported.data
     assert admission.busy == 2, "refused requests took no slot"
     holders.stop()
     assert admission.busy == 0
-    assert validate(client, fixture_plan()).status_code == 200
+    assert validate(client, plan_200k).status_code == 200
     assert client.get(LARGE_XML).status_code == 200
+    assert client.get(ITERATE).status_code == 200
     assert admission.busy == 0, "every request gave its slot back"
 
 
-def test_a_slot_is_given_back_when_the_request_fails(loaded_database: Path) -> None:
+def test_a_slot_is_given_back_when_the_request_fails(
+    loaded_database: Path, plan_200k: dict[str, Any]
+) -> None:
     app = make_app(loaded_database, HEAVY_REQUESTS=1, REQUEST_DEADLINE=PASSED)
-    admission: Admission = app.extensions[ADMISSION]
+    admission: Admission = app.extensions[EXTENSION]
     client = app.test_client()
-    assert_503(validate(client, fixture_plan()), "timeout")
+    assert_503(validate(client, plan_200k), "timeout")  # heavy: it took the slot first
     response = client.post(
         "/fhir/PlanDefinition/$validate", data=b"{", content_type="application/fhir+json"
     )
@@ -353,6 +393,13 @@ def test_a_request_holding_a_slot_does_not_take_a_second() -> None:
     admission = Admission(1)
     with admission.admit(), admission.admit():
         assert admission.busy == 1
+    assert admission.busy == 0
+    with deadlines.request_bounds(None, admission):
+        deadlines.claim_heavy()
+        deadlines.claim_heavy()  # a large search whose reply is then large too
+        assert admission.busy == 1
+    assert admission.busy == 0
+    deadlines.claim_heavy()  # outside a request (the CLI): nothing to take
     assert admission.busy == 0
     with admission.admit():
         done = threading.Event()

@@ -3,16 +3,21 @@
 ``FLASK_REQUEST_DEADLINE`` (seconds, default 10) bounds the CPU-heavy work of each request
 under ``/fhir``: the loops that grow with the input check it (``service.deadlines``), and a
 request past it is answered 503 with an OperationOutcome (code ``timeout``) and
-``Retry-After``; a write in progress rolls back. gunicorn's worker ``timeout`` stays the
+``Retry-After``; a write in progress rolls back. Waiting for the store's write lock does not
+count. gunicorn's worker ``timeout`` and its watchdog (``gunicorn.conf.py``) stay the
 backstop for whatever runs between two checkpoints.
 
 ``FLASK_HEAVY_REQUESTS`` (default 1) is how many heavy requests one worker process runs at
-once. Heavy are ``$validate``, ``$import``, ``$package``, searches with an ``:iterate``
-include, and converting a reply of more than ``LARGE_REPLY`` bytes to XML or R5
+once. A request is heavy when its work is large, not by its endpoint alone: a
+``$validate`` of a body over ``LARGE_BODY`` bytes (here), includes that reach more than
+``HEAVY_FRONTIER`` resources in one round (``_include:iterate``, ``$package``; in
+``service.store.includes``), converting a reply over ``LARGE_REPLY`` bytes to XML or R5
 (``rendering``). One more is refused at once with a 503 OperationOutcome (code
 ``throttled``) and ``Retry-After``, never queued: the worker's other threads (gunicorn
 gthread, 4 per worker) stay free for ``/healthz``, ``/readyz`` and light requests, and a
-worker never holds the memory of several large requests at once.
+worker never holds the memory of several large requests at once. ``$import`` is never
+throttled: it needs the API token, and imports queue on the store's write lock by design
+(up to ``FLASK_DATABASE_LOCK_TIMEOUT``).
 """
 
 from __future__ import annotations
@@ -24,19 +29,22 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 
-from service.deadlines import Admission, DeadlineExceeded, Overloaded, deadline
+from service.deadlines import (
+    Admission,
+    DeadlineExceeded,
+    Overloaded,
+    claim_heavy,
+    request_bounds,
+)
 
 from .errors import outcome_response
-from .rendering import ADMISSION
 from .views import negotiated
 
 DEFAULT_DEADLINE = 10.0  # seconds
 DEFAULT_HEAVY_REQUESTS = 1  # per worker process
 RETRY_AFTER = 5  # seconds; as the API's other 503s
-HEAVY_ENDPOINTS = frozenset(
-    {"fhir.validate", "fhir.import", "fhir.package_type", "fhir.package_instance"}
-)
-SEARCH_ENDPOINTS = frozenset({"fhir.search", "fhir.search_form"})
+EXTENSION = "ped.admission"  # app.extensions key of the worker's Admission
+LARGE_BODY = 64 * 1024  # bytes of a $validate body; about 0.15 s of validation
 
 log = logging.getLogger(__name__)
 
@@ -53,22 +61,17 @@ def _setting(app: Flask, name: str, default: float) -> float:
 
 
 def admission() -> Admission:
-    found: Admission = current_app.extensions[ADMISSION]
+    found: Admission = current_app.extensions[EXTENSION]
     return found
 
 
-def _iterates() -> bool:
-    names = list(request.args)
-    if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
-        names += list(request.form)
-    return any(n.startswith(("_include", "_revinclude")) and n.endswith(":iterate") for n in names)
-
-
 def is_heavy() -> bool:
-    """Known to be heavy from the request alone (replies found large later are admitted by
-    ``rendering``)."""
-    endpoint = request.endpoint
-    return endpoint in HEAVY_ENDPOINTS or (endpoint in SEARCH_ENDPOINTS and _iterates())
+    """Known to be heavy from the request alone: a large (or unsized) body to validate.
+    Other work is found heavy by the layer doing it."""
+    if request.endpoint != "fhir.validate":
+        return False
+    length = request.content_length
+    return length is None or length > LARGE_BODY
 
 
 def _begin() -> None:
@@ -77,9 +80,10 @@ def _begin() -> None:
     negotiated()  # errors in the client's format; an unacceptable request is a 406 first
     stack = ExitStack()
     g.ped_request_bounds = stack
-    stack.enter_context(deadline(current_app.config.get("REQUEST_DEADLINE", DEFAULT_DEADLINE)))
+    seconds = current_app.config.get("REQUEST_DEADLINE", DEFAULT_DEADLINE)
+    stack.enter_context(request_bounds(seconds, admission()))
     if is_heavy():
-        stack.enter_context(admission().admit())
+        claim_heavy()
 
 
 def _end(_error: BaseException | None) -> None:
@@ -125,7 +129,7 @@ def init_app(app: Flask) -> None:
     limit = _setting(app, "HEAVY_REQUESTS", DEFAULT_HEAVY_REQUESTS)
     if limit != int(limit):
         raise ValueError(f"FLASK_HEAVY_REQUESTS must be a whole number, not {limit:g}")
-    app.extensions[ADMISSION] = Admission(int(limit))
+    app.extensions[EXTENSION] = Admission(int(limit))
     app.before_request(_begin)
     app.teardown_request(_end)
     app.register_error_handler(DeadlineExceeded, _deadline_exceeded)

@@ -8,7 +8,7 @@ every time) in a cache bounded by bytes, not by entries: ``CACHE_BYTES`` per wor
 process, least recently used out first. Bodies over ``CACHED_BODY_LIMIT`` are never
 cached. Converting a body of more than ``LARGE_REPLY`` bytes is heavy work: it needs one
 of the worker's slots for heavy requests (``admission``), and it stops at the request's
-deadline.
+deadline; a smaller one is converted whatever the deadline.
 """
 
 from __future__ import annotations
@@ -17,12 +17,10 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from contextlib import AbstractContextManager, nullcontext
 
-from flask import current_app, has_app_context
 from werkzeug.exceptions import NotAcceptable
 
-from service.deadlines import Admission, check_deadline, lifted
+from service.deadlines import check_deadline, claim_heavy, lifted
 from service.formats.r5 import ConversionError, to_r5
 from service.formats.xml import Release, loads_exact, to_xml
 
@@ -31,7 +29,6 @@ from .negotiation import Negotiated
 CACHE_BYTES = 32 * 1024 * 1024
 CACHED_BODY_LIMIT = 256 * 1024
 LARGE_REPLY = 64 * 1024  # about 0.2 s of CPU to write as XML
-ADMISSION = "ped.admission"  # app.extensions key of the worker's Admission
 
 _Key = tuple[bytes, str, str]
 
@@ -95,24 +92,17 @@ def render(body: bytes, negotiated: Negotiated) -> bytes:
         cached = _cache.get(key)
         if cached is not None:
             return cached
-    with _admitted(len(body)):
+    if len(body) > LARGE_REPLY:
+        claim_heavy()  # heavy work: one of the worker's slots (Overloaded: a 503)
         converted = _convert(body, format_name, release)
+    else:
+        # Little work, and the reply must go out (an error's OperationOutcome among them):
+        # converted whatever the deadline.
+        with lifted():
+            converted = _convert(body, format_name, release)
     if key is not None:
         _cache.put(key, converted)
     return converted
-
-
-def _admitted(size: int) -> AbstractContextManager[None]:
-    """For a large body, a slot for heavy work (re-entrant: a heavy request holds one
-    already; outside a request, or in an app without admission, there is none to take).
-    A small body (an error's OperationOutcome among them) is converted whatever the
-    deadline: it costs little, and the reply must go out."""
-    if size <= LARGE_REPLY:
-        return lifted()
-    if not has_app_context():
-        return nullcontext()
-    admission: Admission | None = current_app.extensions.get(ADMISSION)
-    return nullcontext() if admission is None else admission.admit()
 
 
 def _convert(body: bytes, format_name: str, release: Release) -> bytes:

@@ -14,13 +14,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from service.deadlines import check_deadline
+from service.deadlines import check_deadline, claim_heavy
 from service.search.query import Include, SearchQuery
 
 from .store import Store, StoredResource
 
 MAX_ROUNDS = 4
 MAX_INCLUDED = 1000
+HEAVY_FRONTIER = 100
+"""A round that starts from more resources than this (each is parsed, its references
+looked up) is heavy work: the request needs one of the worker's slots for it."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ def resolve(store: Store, query: SearchQuery, matches: Sequence[StoredResource])
     included: list[StoredResource] = []
     frontier = list(matches)
     for depth in range(MAX_ROUNDS):
+        if len(frontier) > HEAVY_FRONTIER:
+            claim_heavy()
         found: list[StoredResource] = []
         for include in query.includes:
             if depth == 0 or include.iterate:

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, sele
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import PoolProxiedConnection
 
-from service.deadlines import check_deadline, settle
+from service.deadlines import check_deadline, paused, settle
 from service.search.params import IndexEntry, index_entries
 from service.search.query import SearchQuery
 from service.search.values import date_range, instant_key, normalise
@@ -343,7 +343,8 @@ class Store:
             self.engine.connect().execution_options(**write_options()) as connection,
             connection.begin(),
         ):
-            lock_for_writing(connection, self.limits, unlimited=unlimited)
+            with paused():  # the wait for the write before this one is not this one's work
+                lock_for_writing(connection, self.limits, unlimited=unlimited)
             yield connection
         settle()  # committed: the request's deadline can no longer turn its reply into a 503
 

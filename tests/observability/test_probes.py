@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from pathlib import Path
@@ -11,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from service.api.rendering import ADMISSION
+from service.api.admission import EXTENSION
 from service.deadlines import Admission
 from service.store import Store, StoreUnavailable
 from tests.support.servers import make_app
@@ -132,7 +133,7 @@ def test_the_probes_answer_while_every_heavy_slot_is_taken(loaded_database: Path
     held by another thread, the next heavy request is refused at once, and both probes are
     answered (were either to wait for the slot, this test would not finish)."""
     app = make_app(loaded_database, HEAVY_REQUESTS=1)
-    admission: Admission = app.extensions[ADMISSION]
+    admission: Admission = app.extensions[EXTENSION]
     held, release = threading.Event(), threading.Event()
 
     def hold() -> None:
@@ -145,9 +146,10 @@ def test_the_probes_answer_while_every_heavy_slot_is_taken(loaded_database: Path
     try:
         held.wait()
         client = app.test_client()
+        large = {"resourceType": "PlanDefinition", "status": "draft", "description": "x" * 70_000}
         refused = client.post(
             "/fhir/PlanDefinition/$validate",
-            data=b'{"resourceType": "PlanDefinition", "status": "draft"}',
+            data=json.dumps(large),
             content_type="application/fhir+json",
         )
         assert refused.status_code == 503
