@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
 
-.PHONY: test serve lint check-types check-imports pytest chromium postgresql bench bench-serve bench-soak bench-scale goldens clean
+.PHONY: test serve lint check-types check-imports pytest chromium postgresql bench bench-serve bench-soak bench-scale bench-heavy goldens clean
 
 # The venv is rebuilt whenever the pinned dependencies change.
 $(BIN)/.installed: pyproject.toml constraints.txt
@@ -79,6 +79,12 @@ bench-soak: $(BIN)/.installed postgresql
 # worker memory (bench/scale.py).
 bench-scale: $(BIN)/.installed postgresql
 	$(BIN)/python -m bench.scale --backend both
+
+# 60 s of heavy requests ($validate of 1.9 MB, _include:iterate, R5 XML, reading view) from
+# 24 threads against one gunicorn as `make serve` starts it, with a /healthz probe every
+# second: probe latency, statuses, worker RSS (bench/heavy.py).
+bench-heavy: $(BIN)/.installed
+	$(BIN)/python -m bench.heavy --seconds 60
 
 clean:
 	rm -rf $(VENV) validators/node_modules .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -542,12 +542,18 @@ class StoreReferences:
             url, version = resource.get("url"), resource.get("version")
             if resource["resourceType"] in CANONICAL_TYPES and isinstance(url, str):
                 self.urls.setdefault(url, set()).add(version if isinstance(version, str) else None)
+        # Each distinct reference is looked up once: a plan names the same activity in
+        # many actions (a 1.9 MB plan's 3,900 canonicals are 30 distinct ones).
         self._stored: dict[str, bool] = {}
+        self._literals: dict[Key, bool] = {}
 
     def literal_exists(self, resource_type: str, resource_id: str) -> bool:
-        return (resource_type, resource_id) in self.written or self.store.exists(
-            resource_type, resource_id
-        )
+        key = (resource_type, resource_id)
+        if key in self.written:
+            return True
+        if key not in self._literals:
+            self._literals[key] = self.store.exists(resource_type, resource_id)
+        return self._literals[key]
 
     def canonical_exists(self, url: str, version: str | None) -> bool:
         versions = self.urls.get(url)

@@ -92,6 +92,8 @@ class Settings:
     trusted_hosts: tuple[str, ...] | None = LOCAL_HOSTS
     """None: every host (``*``)."""
     proxy_fix: ProxyFix = field(default_factory=ProxyFix)
+    request_deadline: float = 10.0
+    heavy_requests: int = 1
     mapping: MappingConfig = field(default_factory=MappingConfig)
     """The mapping's configuration (canonical base, artifact version), made once."""
 
@@ -309,6 +311,8 @@ _FIELDS: dict[str, _Field] = {
         _proxy_fix,
         "the number of proxies in front (0: none), or e.g. for=1,proto=1,host=1,prefix=1",
     ),
+    "REQUEST_DEADLINE": _Field(_seconds(600), "seconds, more than 0 and at most 600"),
+    "HEAVY_REQUESTS": _Field(_integer(1, 64), "a whole number from 1 to 64"),
 }
 NAMES = tuple(_FIELDS)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, Response, current_app, request
 from flask_cors import CORS
 
-from . import errors, openapi
+from . import admission, errors, openapi
 from .registry import CONVERTERS, blueprint
 from .views import negotiated
 
@@ -35,6 +35,7 @@ def _negotiate() -> None:
 
 def init_app(app: Flask) -> None:
     errors.init_app(app)
+    admission.init_app(app)  # deadlines for every /fhir request, slots for heavy ones
     app.url_map.converters.update(CONVERTERS)
     bp = blueprint()
     bp.before_request(_options)

@@ -40,6 +40,7 @@ from lxml import etree
 
 from mappings.limits import MAX_NUMBER_LENGTH
 from mappings.numbers import MAX_DIGITS, strict_int
+from service.deadlines import check_deadline
 
 FHIR_NS = "http://hl7.org/fhir"
 XHTML_NS = "http://www.w3.org/1999/xhtml"
@@ -152,6 +153,7 @@ def _fill(
 ) -> None:
     """Sets the element's attributes and adds its children; complex children are left
     in ``pending``, to be filled in turn."""
+    check_deadline()  # a large Bundle takes seconds to write
     fields, is_resource = _fields(release, type_name)
     if not is_resource and value.get("id") is not None:
         element.set("id", str(value["id"]))

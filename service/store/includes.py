@@ -15,12 +15,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from mappings.numbers import strict_int
+from service.deadlines import check_deadline, claim_heavy
 from service.search.query import Include, SearchQuery
 
 from .store import Store, StoredResource
 
 MAX_ROUNDS = 4
 MAX_INCLUDED = 1000
+HEAVY_FRONTIER = 100
+"""A round that starts from more resources than this (each is parsed, its references
+looked up) is heavy work: the request needs one of the worker's slots for it."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,8 @@ def resolve(store: Store, query: SearchQuery, matches: Sequence[StoredResource])
     included: list[StoredResource] = []
     frontier = list(matches)
     for depth in range(MAX_ROUNDS):
+        if len(frontier) > HEAVY_FRONTIER:
+            claim_heavy()
         found: list[StoredResource] = []
         for include in query.includes:
             if depth == 0 or include.iterate:
@@ -66,6 +72,7 @@ def _follow(
         return []
     values: set[str] = set()
     for resource in resources:
+        check_deadline()  # each resource is parsed to find what it points to
         if resource.resource_type == include.source:
             values.update(e.value for e in extract(json.loads(resource.body)) if e.value)
     if not values:
@@ -96,6 +103,7 @@ def resolve_canonicals(
     latest: dict[str, tuple[tuple[Any, ...], StoredResource]] = {}
     for target in targets:
         for candidate in store.referencing(target, "url", urls):
+            check_deadline()
             resource = json.loads(candidate.body)
             url, version = resource.get("url"), resource.get("version")
             if f"{url}|{version}" in wanted:
@@ -130,6 +138,7 @@ def _referrers(
     targets = include.targets()
     values: set[str] = set()
     for resource in resources:
+        check_deadline()
         if resource.resource_type not in targets:
             continue
         if include.param.canonical:
@@ -150,6 +159,7 @@ def _referrers(
     # referrers whose reference, as written, names a result (pinned to another version: no).
     kept = []
     for referrer in found:
+        check_deadline()
         written = {e.value for e in include.param.extract(json.loads(referrer.body)) if e.value}
         pinned = {w.partition("|")[0] for w in written if "|" in w}
         if {w for w in written if "|" in w or w not in pinned} & values:

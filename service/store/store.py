@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, sele
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import PoolProxiedConnection
 
+from service.deadlines import check_deadline, paused, settle
 from service.search.params import IndexEntry, index_entries
 from service.search.query import SearchQuery
 from service.search.values import date_range, instant_key, normalise
@@ -342,8 +343,10 @@ class Store:
             self.engine.connect().execution_options(**write_options()) as connection,
             connection.begin(),
         ):
-            lock_for_writing(connection, self.limits, unlimited=unlimited)
+            with paused():  # the wait for the write before this one is not this one's work
+                lock_for_writing(connection, self.limits, unlimited=unlimited)
             yield connection
+        settle()  # committed: the request's deadline can no longer turn its reply into a 503
 
     @contextmanager
     def _operational(self) -> Iterator[None]:
@@ -557,6 +560,7 @@ class Store:
             for start in range(0, len(resources), _WRITE_BATCH):
                 chunk = resources[start : start + _WRITE_BATCH]
                 outcomes += self._put_chunk(connection, chunk, key_time, served)
+                check_deadline()  # past the request's deadline: the transaction rolls back
                 written = sum(o.action != "unchanged" for o in outcomes)
                 if written >= 2 * refreshed + _WRITE_BATCH:  # each time the tables double
                     refresh_statistics(connection)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from service.deadlines import check_deadline
 from service.validation import primitives
 from service.validation.definitions import Definitions, Element, TypeDef
 from service.validation.issues import Issue
@@ -52,6 +53,7 @@ class Walk:
         self.issues.append(Issue("error", code, location, message))
 
     def visit(self, location: str) -> None:
+        check_deadline()  # every element of the input passes here
         self.positions.setdefault(location, len(self.positions))
 
     def resource(self, value: Any, location: str, *, contained: bool) -> None:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+from service.deadlines import DeadlineExceeded, check_deadline
 from service.validation import bindings, invariants, narrative, references, terminology
 from service.validation.definitions import load
 from service.validation.issues import Issue, ordered
 from service.validation.references import References
-from service.validation.structure import SERVED, Walk
+from service.validation.structure import SERVED, Node, Walk
 
 
 def validate(
@@ -18,13 +19,29 @@ def validate(
     expected_type: str | None = None,
     references: References | None = None,
 ) -> list[Issue]:
-    """Every problem found, errors first, in document order. Never raises on bad input."""
+    """Every problem found, errors first, in document order. Never raises on bad input;
+    raises ``DeadlineExceeded`` when the request's deadline passes (``service.deadlines``)."""
     try:
         return _validate(resource, expected_type, references)
+    except DeadlineExceeded:
+        raise  # the request's deadline: not a finding about the resource
     except RecursionError:
         return [Issue("error", "structure", "", "The resource is nested too deeply to check.")]
     except Exception as e:
         return [Issue("fatal", "exception", "", f"Validation failed internally ({e!r}).")]
+
+
+class _Checkpointed:
+    """The walk's nodes, re-iterable, checking the request's deadline at each node a check
+    takes up."""
+
+    def __init__(self, nodes: list[Node]) -> None:
+        self._nodes = nodes
+
+    def __iter__(self) -> Iterator[Node]:
+        for node in self._nodes:
+            check_deadline()
+            yield node
 
 
 def _validate(resource: Any, expected_type: str | None, resolver: References | None) -> list[Issue]:
@@ -53,12 +70,13 @@ def _validate(resource: Any, expected_type: str | None, resolver: References | N
         ]
     walk = Walk(load())
     walk.resource(resource, "", contained=False)
+    nodes = _Checkpointed(walk.nodes)
     found = list(walk.issues)
-    found += bindings.check(walk.nodes, walk.defs)
-    found += invariants.check(walk.nodes, resource)
-    found += narrative.check(walk.nodes)
-    found += references.check(walk.nodes, resource, resolver)
-    found += terminology.check(walk.nodes)
+    found += bindings.check(nodes, walk.defs)
+    found += invariants.check(nodes, resource)
+    found += narrative.check(nodes)
+    found += references.check(nodes, resource, resolver)
+    found += terminology.check(nodes)
     if resolver is None:
         found.append(
             Issue(

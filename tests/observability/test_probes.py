@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from service.api.admission import EXTENSION
+from service.deadlines import Admission
 from service.store import Store, StoreUnavailable
 from tests.support.servers import make_app
 
@@ -121,3 +125,48 @@ def test_a_node_becomes_ready_when_the_database_returns(tmp_path: Path) -> None:
     assert_not_ready(client.get("/readyz"), "database")
     (tmp_path / "later").mkdir()
     assert_probe(client.get("/readyz"), 200, {"status": "ready"})
+
+
+def test_the_probes_answer_while_every_heavy_slot_is_taken(loaded_database: Path) -> None:
+    """gthread workers have 4 threads; heavy requests may hold at most
+    ``FLASK_HEAVY_REQUESTS`` of them, so a probe never waits behind them: here the slot is
+    held by another thread, the next heavy request is refused at once, and both probes are
+    answered (were either to wait for the slot, this test would not finish)."""
+    app = make_app(loaded_database, HEAVY_REQUESTS=1)
+    admission: Admission = app.extensions[EXTENSION]
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with admission.admit():
+            held.set()
+            release.wait()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        held.wait()
+        client = app.test_client()
+        large = {"resourceType": "PlanDefinition", "status": "draft", "description": "x" * 70_000}
+        refused = client.post(
+            "/fhir/PlanDefinition/$validate",
+            data=json.dumps(large),
+            content_type="application/fhir+json",
+        )
+        assert refused.status_code == 503
+        assert refused.get_json()["issue"][0]["code"] == "throttled"
+        assert_probe(client.get("/healthz"), 200, {"status": "ok"})
+        assert_probe(client.get("/readyz"), 200, {"status": "ready"})
+        assert admission.busy == 1
+    finally:
+        release.set()
+        holder.join()
+
+
+def test_healthz_has_no_deadline_to_pass(loaded_database: Path) -> None:
+    """Liveness does no work a deadline bounds: with every deadline already passed it is
+    still answered, and a FHIR request past its deadline is a 503."""
+    app = make_app(loaded_database, REQUEST_DEADLINE=1e-9)
+    client = app.test_client()
+    assert_probe(client.get("/healthz"), 200, {"status": "ok"})
+    slow = client.get("/fhir/PlanDefinition?_include=PlanDefinition:definition&_format=xml")
+    assert slow.status_code == 503
