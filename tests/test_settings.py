@@ -186,6 +186,8 @@ BOTH: dict[str, tuple[str, object, object]] = {
                         "https://explicit.example.org"),
     "TRUSTED_HOSTS": ("env.example.org", ["explicit.example.org"], ("explicit.example.org",)),
     "PROXY_FIX": ("2", 0, settings_module.ProxyFix()),
+    "REQUEST_DEADLINE": ("20", "2.5", 2.5),
+    "HEAVY_REQUESTS": ("3", 2, 2),
 }  # fmt: skip
 
 
