@@ -86,6 +86,11 @@ def _watch(worker: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
+    # The app is loaded by now (worker.wsgi); importing it here, in the worker, keeps a HUP
+    # reload loading new code.
+    from service.storage import open_at_start
+
+    open_at_start(worker.wsgi)
     threading.Thread(target=_watch, args=(worker,), name="request-watchdog", daemon=True).start()
 
 

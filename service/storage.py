@@ -148,3 +148,15 @@ def open_store(*, schema: bool = True) -> Store:
     else:
         opening.place()
     return opening.store
+
+
+def open_at_start(app: Flask) -> None:
+    """Open a serving worker's store as it starts (gunicorn's ``post_worker_init``), so the
+    schema is migrated (when configured) before the first request rather than by it, and a
+    database that is away is said at once. If it is away, the worker still starts and the
+    first request tries again (503 until it is back)."""
+    with app.app_context():
+        try:
+            open_store()
+        except StoreUnavailable as e:
+            log.warning("database unavailable at start-up; will open it on a request: %s", e)

@@ -13,7 +13,9 @@ from __future__ import annotations
 import http.client
 import json
 import runpy
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -255,3 +257,17 @@ def test_a_malformed_chunked_body_is_a_400_outcome(site: tuple[str, int]) -> Non
     )
     assert reply.status == 400, reply.body[:300]
     reply.outcome()
+
+
+# --- start-up -------------------------------------------------------------------------------
+
+
+def test_a_serving_worker_migrates_before_its_first_request(tmp_path: Path) -> None:
+    """The store is opened lazily (``flask map`` opens none), but a gunicorn worker opens
+    it as it starts: a node's first import must not be the request that migrates, under a
+    write lock another node may hold."""
+    database = tmp_path / "fresh.sqlite3"
+    with gunicorn(database, workers=1):  # answers /healthz, which never reads the store
+        with closing(sqlite3.connect(database)) as connection:
+            tables = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            assert "alembic_version" in {name for (name,) in tables}

@@ -2,10 +2,10 @@
 
 ``FLASK_REQUEST_DEADLINE`` (seconds, default 10; ``service.settings``) bounds the CPU-heavy
 work of each request under ``/fhir``: the loops that grow with the input check it
-(``service.deadlines``), and a request past it is answered 503 with an OperationOutcome (code ``timeout``) and
-``Retry-After``; a write in progress rolls back. Waiting for the store's write lock does not
-count. gunicorn's worker ``timeout`` and its watchdog (``gunicorn.conf.py``) stay the
-backstop for whatever runs between two checkpoints.
+(``service.deadlines``), and a request past it is answered 503 with an OperationOutcome
+(code ``timeout``) and ``Retry-After``; a write in progress rolls back. Waiting for the
+store's write lock does not count. gunicorn's worker ``timeout`` and its watchdog
+(``gunicorn.conf.py``) stay the backstop for whatever runs between two checkpoints.
 
 ``FLASK_HEAVY_REQUESTS`` (default 1) is how many heavy requests one worker process runs at
 once. A request is heavy when its work is large, not by its endpoint alone: a
