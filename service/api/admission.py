@@ -62,7 +62,7 @@ def is_heavy() -> bool:
 
 
 def _begin() -> None:
-    if request.blueprint != "fhir":
+    if request.blueprint != "fhir" or request.method == "OPTIONS":  # OPTIONS: Allow, no work
         return
     negotiated()  # errors in the client's format; an unacceptable request is a 406 first
     stack = ExitStack()

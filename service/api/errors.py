@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping, Sequence
 
 from flask import Flask, Response, request
@@ -63,15 +64,29 @@ class FhirError(Exception):
         self.issues = list(issues)  # every problem, when there is more than one
 
 
+# Whitespace a FHIR string may not hold (its pattern is [ \r\n\t\S]+): a client's parameter
+# name or value can, and an outcome quoting it would be invalid FHIR (and unconvertible to R5).
+_NOT_IN_A_STRING = re.compile(r"[^\S \r\n\t]")
+
+
+def _fhir_string(text: str) -> str:
+    return _NOT_IN_A_STRING.sub(lambda m: repr(m.group())[1:-1], text)
+
+
 def operation_outcome(
     issues: list[tuple[str, str, str, str | None]],
 ) -> dict[str, object]:
-    """An OperationOutcome from (severity, code, diagnostics, expression) tuples."""
+    """An OperationOutcome from (severity, code, diagnostics, expression) tuples; text a
+    FHIR string may not hold is written escaped (``\x0b``)."""
     rendered = []
     for severity, code, diagnostics, expression in issues:
-        issue: dict[str, object] = {"severity": severity, "code": code, "diagnostics": diagnostics}
-        if expression:
-            issue["expression"] = [expression]
+        issue: dict[str, object] = {
+            "severity": severity,
+            "code": code,
+            "diagnostics": _fhir_string(diagnostics),
+        }
+        if expression and expression.strip():
+            issue["expression"] = [_fhir_string(expression)]
         rendered.append(issue)
     return {"resourceType": "OperationOutcome", "issue": rendered}
 

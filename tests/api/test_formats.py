@@ -1351,3 +1351,23 @@ def test_live_conditional_requests(live_server: str) -> None:
     assert missing.status_code == 404
     assert "ETag" not in missing.headers
     assert "public" not in missing.headers.get("Cache-Control", "")
+
+
+@pytest.mark.parametrize("version", ["4.0", "5.0"])
+def test_an_unknown_parameter_of_odd_whitespace_is_a_valid_outcome(
+    client: FlaskClient, version: str
+) -> None:
+    # The outcome quoted the parameter name "\v" as its expression: not a FHIR string, so
+    # the search answered 406 in R5 (found by the stateful schemathesis run).
+    response = client.get(
+        "/fhir/PlanDefinition?%0B=1&a%0Cb=2",
+        headers={"Accept": f"application/fhir+json; fhirVersion={version}"},
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    outcome = next(
+        e["resource"] for e in response.get_json()["entry"]
+        if e["resource"]["resourceType"] == "OperationOutcome"
+    )  # fmt: skip
+    for issue in outcome["issue"]:
+        for text in [issue["diagnostics"], *issue.get("expression", [])]:
+            assert re.fullmatch(r"[ \r\n\t\S]+", text), text
