@@ -10,7 +10,7 @@ can say so.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -279,6 +279,9 @@ def parse_search(
         base, _, modifier = name.partition(":")
         param = params.get(base)
         if param is None:
+            unsupported = _unsupported_form(params, base)
+            if unsupported is not None:  # never ignored: ignoring it would return everything
+                raise SearchError(unsupported)
             if strict:
                 raise SearchError(f"unknown search parameter {base!r} for {resource_type}")
             ignored.append(name)
@@ -319,6 +322,24 @@ def parse_search(
         total="accurate" if summary == "count" else options["_total"],
     )
     return ParsedSearch(query, tuple(applied), tuple(ignored))
+
+
+def _unsupported_form(params: Mapping[str, SearchParam], base: str) -> str | None:
+    """Why a parameter of a form this server does not evaluate is refused, even in lenient
+    handling: chaining (``definition.title``) and reverse chaining (``_has``) narrow a
+    search, so dropping them would answer with every resource as if they had matched."""
+    if base == "_has":
+        return (
+            "_has (reverse chaining) is not supported here; search the referring type "
+            "and follow its references instead"
+        )
+    head, dot, _rest = base.partition(".")
+    if dot and head in params:
+        return (
+            f"chained parameter {base!r} is not supported here; search the referenced type "
+            f"first, then by {head}=Type/id"
+        )
+    return None
 
 
 def _include(resource_type: str, kind: str, how: str, raw: str) -> Include:
