@@ -29,7 +29,13 @@ from flask import Blueprint, Flask, Response, current_app, render_template
 from marshmallow import Schema
 
 from service.search.params import PARAMETERS, SORT_KEYS, SearchParam
-from service.search.query import DATE_PREFIXES, MAX_CLAUSES, MAX_VALUES, ResultSchema
+from service.search.query import (
+    DATE_PREFIXES,
+    MAX_CLAUSES,
+    MAX_COUNT,
+    MAX_VALUES,
+    ResultSchema,
+)
 
 from . import imports
 from .capability import REVISED
@@ -391,7 +397,8 @@ def _result_parameters(builder: _Builder, resource_type: str) -> list[dict[str, 
         "a leading - sorts descending.",
         "_elements": "Comma-separated top-level elements to return (id, meta and mandatory "
         "elements are kept); the subset is tagged SUBSETTED.",
-        "_count": "Page size; 0 returns only the total.",
+        "_count": f"Page size, at most {MAX_COUNT} (a larger one is capped, and the self link "
+        "gives the size used); 0 returns only the total.",
         "_offset": "Position of the first entry; the paging links carry it.",
         "_summary": "A summary of each resource; count returns only the total.",
         "_total": "Whether Bundle.total is given (none omits it).",

@@ -21,8 +21,8 @@ from mappings.numbers import VERSION_ID_DIGITS, strict_int
 from service.search.params import RESOURCE_TYPES
 from service.search.query import (
     DEFAULT_COUNT,
-    MAX_COUNT,
     MAX_OFFSET,
+    PageSize,
     ParsedSearch,
     SearchError,
     SearchQuery,
@@ -363,9 +363,7 @@ def _match_entries(base: str, page: Page, query: SearchQuery) -> list[bytes]:
 class HistorySchema(Schema):
     """The parameters of a history interaction (OpenAPI describes them from here)."""
 
-    _count = StrictInteger(
-        validate=validate.Range(min=0, max=MAX_COUNT), load_default=DEFAULT_COUNT
-    )
+    _count = PageSize(validate=validate.Range(min=0), load_default=DEFAULT_COUNT)
     _offset = StrictInteger(validate=validate.Range(min=0, max=MAX_OFFSET), load_default=0)
     _since = fields.String(load_default=None)
 

@@ -221,12 +221,19 @@ class StrictInteger(fields.Integer):
         return super()._validated(value)
 
 
+class PageSize(StrictInteger):
+    """``_count``: a page size above ``MAX_COUNT`` is capped, not refused (R4 lets a server
+    return fewer than asked); the self link then gives the size used."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        size: int = super()._deserialize(value, attr, data, **kwargs)
+        return min(size, MAX_COUNT)
+
+
 class ResultSchema(Schema):
     """The result parameters: how many, which page, in what order, how much of each."""
 
-    _count = StrictInteger(
-        validate=validate.Range(min=0, max=MAX_COUNT), load_default=DEFAULT_COUNT
-    )
+    _count = PageSize(validate=validate.Range(min=0), load_default=DEFAULT_COUNT)
     _offset = StrictInteger(validate=validate.Range(min=0, max=MAX_OFFSET), load_default=0)
     _sort = _SortField(load_default=())
     _summary = fields.String(validate=validate.OneOf(SUMMARY_MODES), load_default=None)

@@ -18,6 +18,7 @@ from email.utils import parsedate_to_datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import yaml
@@ -27,6 +28,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from service.search.params import PARAMETERS
+from service.search.query import MAX_COUNT
 from tests.conftest import FIXTURES
 
 from .conftest import TOKEN, make_app
@@ -275,11 +277,23 @@ def test_history_of_unknown_resource_is_404(client: FlaskClient) -> None:
     assert_outcome(client.get("/fhir/Patient/_history"), 404)
 
 
-@pytest.mark.parametrize(
-    "query", ["_count=abc", "_count=-1", "_count=201", "_offset=-5", "_since=notadate"]
-)
+@pytest.mark.parametrize("query", ["_count=abc", "_count=-1", "_offset=-5", "_since=notadate"])
 def test_history_rejects_bad_result_params(client: FlaskClient, query: str) -> None:
     assert_outcome(client.get(f"/fhir/PlanDefinition/_history?{query}"), 400)
+
+
+@pytest.mark.parametrize("path", ["/fhir/ActivityDefinition", "/fhir/ActivityDefinition/_history"])
+@pytest.mark.parametrize("asked", [MAX_COUNT + 1, 500, 10**12])
+def test_a_page_size_over_the_maximum_is_capped_and_the_self_link_says_so(
+    client: FlaskClient, path: str, asked: int
+) -> None:
+    # It was a 400: R4 lets a server return fewer than _count asks, and clients ask for 500.
+    response = client.get(f"{path}?_count={asked}")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    bundle = response.get_json()
+    self_link = links(bundle)["self"]
+    assert ("_count", str(MAX_COUNT)) in parse_qsl(urlsplit(self_link).query)
+    assert len(bundle.get("entry", [])) <= MAX_COUNT
 
 
 def test_history_since_in_the_future_is_empty(client: FlaskClient) -> None:

@@ -632,7 +632,7 @@ def test_subsetted_and_outcome_bundles_are_valid_r4(
         (f"Medication?code={RXNORM}|6851", 200, "Bundle"),
         ("PlanDefinition/nope", 404, "OperationOutcome"),
         ("Patient", 404, "OperationOutcome"),
-        ("ActivityDefinition?_count=201", 400, "OperationOutcome"),
+        ("ActivityDefinition?_count=abc", 400, "OperationOutcome"),
     ],
 )
 def test_replies_are_fhir_json_in_utf8(
