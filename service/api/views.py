@@ -297,6 +297,13 @@ def _search_outcome(parsed: ParsedSearch, included: Included) -> bytes | None:
          "was ignored (send Prefer: handling=strict to have it rejected)", name)
         for name in parsed.ignored
     ]  # fmt: skip
+    issues += [
+        ("information", "informational", f"{given} includes nothing: it starts from "
+         f"{given.split('=', 1)[1].split(':', 1)[0]} resources and this search returns "
+         f"{parsed.query.resource_type}; _include:iterate follows it from included resources",
+         given.split("=", 1)[0])
+        for given in parsed.skipped
+    ]  # fmt: skip
     if included.truncated:
         issues.append(("warning", "too-costly", f"only the first {MAX_INCLUDED} included "
                        "resources are returned; page with a smaller _count", None))  # fmt: skip

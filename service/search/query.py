@@ -110,6 +110,9 @@ class ParsedSearch:
     applied: tuple[tuple[str, str], ...]
     """(name, value) of every search parameter used, in request order."""
     ignored: tuple[str, ...]
+    skipped: tuple[str, ...] = ()
+    """``_include=Type:param`` values of another type than the one searched: R4 follows a
+    non-iterated include from the matches only, so they include nothing (no-ops)."""
 
 
 def _split(text: str, separator: str) -> list[str]:
@@ -266,6 +269,7 @@ def parse_search(
     clauses: list[Clause] = []
     applied: list[tuple[str, str]] = []
     ignored: list[str] = []
+    skipped: list[str] = []
     result: dict[str, str] = {}
     includes: dict[str, list[Include]] = {"_include": [], "_revinclude": []}
     for name, raw in pairs:
@@ -273,7 +277,11 @@ def parse_search(
             continue
         kind, _, how = name.partition(":")
         if kind in INCLUDE_PARAMETERS:
-            includes[kind].append(_include(resource_type, kind, how, raw))
+            include = _include(resource_type, kind, how, raw)
+            if include is None:
+                skipped.append(f"{name}={raw}")
+                continue
+            includes[kind].append(include)
             if sum(map(len, includes.values())) > MAX_INCLUDES:
                 raise SearchError(f"more than {MAX_INCLUDES} _include/_revinclude in one search")
             applied.append((name, raw))
@@ -328,7 +336,7 @@ def parse_search(
         elements=options["_elements"],
         total="accurate" if summary == "count" else options["_total"],
     )
-    return ParsedSearch(query, tuple(applied), tuple(ignored))
+    return ParsedSearch(query, tuple(applied), tuple(ignored), tuple(skipped))
 
 
 def _unsupported_form(params: Mapping[str, SearchParam], base: str) -> str | None:
@@ -349,9 +357,10 @@ def _unsupported_form(params: Mapping[str, SearchParam], base: str) -> str | Non
     return None
 
 
-def _include(resource_type: str, kind: str, how: str, raw: str) -> Include:
+def _include(resource_type: str, kind: str, how: str, raw: str) -> Include | None:
     """One ``_include``/``_revinclude``; anything the server cannot follow is a 400, never
-    silently dropped."""
+    silently dropped. None: a non-iterated ``_include`` from another type, which includes
+    nothing (the caller says so)."""
     if how not in INCLUDE_MODIFIERS:
         raise SearchError(f"{kind}:{how} is not supported (use {kind} or {kind}:iterate)")
     parts = raw.split(":")
@@ -374,10 +383,7 @@ def _include(resource_type: str, kind: str, how: str, raw: str) -> Include:
         )
     iterate = INCLUDE_MODIFIERS[how]
     if kind == "_include" and not iterate and source != resource_type:
-        raise SearchError(
-            f"{kind}={raw}: applies to {source} resources and this search returns "
-            f"{resource_type}; use _include:iterate to follow it from included resources"
-        )
+        return None
     if kind == "_revinclude" and not iterate and resource_type not in param.targets:
         raise SearchError(
             f"{kind}={raw}: {source}:{name} never points to {resource_type}, so it cannot "

@@ -424,7 +424,6 @@ BAD_INCLUDES = [
     "PlanDefinition?_include=PlanDefinition:title",
     "PlanDefinition?_include=PlanDefinition:nope",
     "PlanDefinition?_include=PlanDefinition:definition:Medication",
-    "PlanDefinition?_include=ActivityDefinition:product",
     "PlanDefinition?_include:foo=PlanDefinition:definition",
     "PlanDefinition?_include=Patient:subject",
     "PlanDefinition?_include=PlanDefinition",
@@ -443,6 +442,23 @@ def test_an_include_the_server_cannot_honour_is_a_400(client: FlaskClient, query
     assert outcome["issue"][0]["code"] == "invalid"
 
 
+def test_an_include_from_another_type_is_a_no_op_with_an_information_issue(
+    client: FlaskClient,
+) -> None:
+    # It was a 400; R4 follows a non-iterated _include from the matches only, so servers
+    # answer the search and include nothing.
+    plain = as_json(client.get("/fhir/PlanDefinition"))
+    bundle = as_json(client.get("/fhir/PlanDefinition?_include=ActivityDefinition:product"))
+    matches = [e for e in bundle["entry"] if e["search"]["mode"] == "match"]
+    assert [e["fullUrl"] for e in matches] == [e["fullUrl"] for e in plain["entry"]]
+    assert not [e for e in bundle["entry"] if e["search"]["mode"] == "include"]
+    (outcome,) = [e["resource"] for e in bundle["entry"] if e["search"]["mode"] == "outcome"]
+    (issue,) = outcome["issue"]
+    assert issue["severity"] == "information"
+    assert "ActivityDefinition:product includes nothing" in issue["diagnostics"]
+    assert "_include" not in bundle["link"][0]["url"]
+
+
 def test_metadata_lists_exactly_the_includes_that_work(client: FlaskClient) -> None:
     statement = as_json(client.get("/fhir/metadata"))
     served = {r["type"]: r for r in statement["rest"][0]["resource"]}
@@ -457,6 +473,7 @@ def test_metadata_lists_exactly_the_includes_that_work(client: FlaskClient) -> N
         if p["type"] == "reference"
     }
     assert "ActivityDefinition:product" in candidates
+    followable = {v for r in served.values() for v in r.get("searchInclude", [])}
     for resource_type, resource in served.items():
         for kind, listed in (
             ("_include", resource.get("searchInclude", [])),
@@ -465,8 +482,19 @@ def test_metadata_lists_exactly_the_includes_that_work(client: FlaskClient) -> N
             assert listed, f"{resource_type} lists no {kind}"
             for value in sorted(candidates | set(listed)):
                 response = client.get(f"/fhir/{resource_type}?{kind}={value}&_count=3")
-                expected = 200 if value in listed else 400
+                # An _include the server can follow, from another type, is a no-op (it
+                # includes nothing) and not listed.
+                no_op = (
+                    kind == "_include"
+                    and value.split(":")[0] != resource_type
+                    and value in followable
+                )
+                expected = 200 if value in listed or no_op else 400
                 assert response.status_code == expected, (resource_type, kind, value)
+                if no_op and value not in listed:
+                    included = [e for e in response.get_json().get("entry", [])
+                                if e["search"]["mode"] == "include"]  # fmt: skip
+                    assert included == [], (resource_type, value)
 
 
 # --- real clients against live gunicorn ----------------------------------------------------------
