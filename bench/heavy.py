@@ -58,6 +58,7 @@ import requests
 
 from bench import synthetic
 from bench.serve import BIN, ROOT
+from tests.support.plans import renamed
 from tests.support.processes import free_port, stop_group
 
 PROBE_LIMIT_S = 1.0
@@ -85,19 +86,8 @@ def big_plan(target_bytes: int = 1_900_000) -> bytes:
     actions: list[Any] = []
     plan["action"] = actions
     while len(json.dumps(plan)) < target_bytes:
-        actions.append(_renamed(top, f"-c{len(actions)}"))
+        actions.append(renamed(top, f"-c{len(actions)}"))
     return json.dumps(plan).encode()
-
-
-def _renamed(node: Any, suffix: str) -> Any:
-    if isinstance(node, dict):
-        return {
-            k: v + suffix if k in ("id", "actionId") and isinstance(v, str) else _renamed(v, suffix)
-            for k, v in node.items()
-        }
-    if isinstance(node, list):
-        return [_renamed(item, suffix) for item in node]
-    return node
 
 
 @dataclass

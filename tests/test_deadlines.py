@@ -26,6 +26,7 @@ from service.deadlines import Admission, DeadlineExceeded, Overloaded
 from service.storage import get_store
 from service.store import includes
 from tests.conftest import FIXTURES
+from tests.support.plans import renamed
 from tests.support.servers import TOKEN, make_app
 
 PASSED = 1e-9  # seconds: gone by the first checkpoint
@@ -46,22 +47,11 @@ def fixture_plan() -> dict[str, Any]:
     return plan
 
 
-def _renamed(node: Any, suffix: str) -> Any:
-    if isinstance(node, dict):
-        return {
-            k: v + suffix if k in ("id", "actionId") and isinstance(v, str) else _renamed(v, suffix)
-            for k, v in node.items()
-        }
-    if isinstance(node, list):
-        return [_renamed(item, suffix) for item in node]
-    return node
-
-
 def big_plan(copies: int) -> dict[str, Any]:
     """The fixture plan with its action tree ``copies`` times (fresh action ids)."""
     plan = copy.deepcopy(fixture_plan())
     top = plan["action"][0]
-    plan["action"] = [_renamed(top, f"-c{n}") for n in range(copies)]
+    plan["action"] = [renamed(top, f"-c{n}") for n in range(copies)]
     return plan
 
 

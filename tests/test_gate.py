@@ -23,11 +23,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from mappings.limits import MAX_ACTION_DEPTH, MAX_ACTIONS, MAX_PROBLEMS, MAX_RESOURCES
-from service import create_app
 from service.storage import open_store
 from service.store import Store
 from tests.conftest import golden_bundle, resources
 from tests.corpus.oracle import ALL, mapped
+from tests.support.servers import make_app
 
 HOSTILE = Path(__file__).resolve().parent / "hostile"
 TOKEN = "gate-token-0123456789"  # noqa: S105 (a test credential)
@@ -51,13 +51,7 @@ HOSTILE_CASES = {
 @pytest.fixture
 def app(tmp_path: Path) -> Flask:
     """An app over an empty store of its own."""
-    return create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-            "API_TOKEN": TOKEN,
-        }
-    )
+    return make_app(tmp_path / "db.sqlite3", TESTING=True, API_TOKEN=TOKEN)
 
 
 def store_of(app: Flask) -> Store:

@@ -24,8 +24,7 @@ from mappings import fhir
 from mappings.limits import MAX_DEPTH
 from mappings.pipeline import map_page
 from mappings.source import MAX_BULLET_DEPTH, Bullet, BulletList, PageError, parse_page
-from service import create_app
-from tests.support.servers import TOKEN
+from tests.support.servers import TOKEN, make_app
 
 PAGE = Path(__file__).resolve().parent.parent / "fixtures" / "pages" / "all-induction.txt"
 TEXT = PAGE.read_text("utf-8")
@@ -42,13 +41,7 @@ def _with_line(at: int, line: str) -> str:
 
 @pytest.fixture
 def empty_app(tmp_path: Path) -> Flask:
-    return create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-            "API_TOKEN": TOKEN,
-        }
-    )
+    return make_app(tmp_path / "db.sqlite3", TESTING=True)
 
 
 def _cli(app: Flask, *args: str) -> Result:

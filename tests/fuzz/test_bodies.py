@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
 from service.api.imports import BODY_KINDS
@@ -27,15 +27,9 @@ from service.search.params import PARAMETERS
 from tests.conftest import FIXTURES
 from tests.support.servers import TOKEN
 
+from .bounds import BOUNDED
 from .replies import check_reply
 
-BOUNDED = settings(
-    max_examples=100,
-    derandomize=True,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
 AUTHORIZATION = {"Authorization": f"Bearer {TOKEN}"}
 
 

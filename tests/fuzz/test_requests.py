@@ -14,20 +14,13 @@ from urllib.parse import quote, urlencode
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from service.search.params import PARAMETERS
 
+from .bounds import BOUNDED
 from .replies import check_reply
-
-BOUNDED = settings(
-    max_examples=100,
-    derandomize=True,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
 
 TYPES = list(PARAMETERS)
 IDS = ["all-induction", "all-maintenance", "methotrexate", "imatinib", "nope", "a" * 64]
