@@ -17,10 +17,13 @@ from the server.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import math
+import shutil
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -32,12 +35,13 @@ from fhirclient.models.bundle import Bundle
 from fhirclient.models.capabilitystatement import CapabilityStatement
 from fhirclient.models.medication import Medication
 from fhirclient.models.plandefinition import PlanDefinition
-from fhirclient.server import FHIRNotFoundException
+from fhirclient.server import FHIRNotFoundException, FHIRUnauthorizedException
 from fhirpy import AsyncFHIRClient, SyncFHIRClient
-from fhirpy.base.exceptions import ResourceNotFound
+from fhirpy.base.exceptions import MultipleResourcesFound, ResourceNotFound
 
 from tests.conftest import FIXTURES
 from tests.support.r4_validator import validate_r4
+from tests.support.servers import TOKEN, gunicorn
 
 Resource = dict[str, Any]
 
@@ -765,3 +769,441 @@ def test_concurrent_reads_and_searches_all_succeed_with_stable_bodies(
     assert not failed, failed
     differing = sorted({url for url, _, body in results if body != baseline[url]})
     assert not differing, differing
+
+
+# --- writes, by the clients (issue 16, item 6) -------------------------------------------------
+#
+# Writes go to servers of their own, so the read-only expectations above (every fixture at
+# version 1) keep holding on ``live_server``: ``writable_server`` is gunicorn over a copy of
+# the loaded store, ``fresh_server`` gunicorn over an empty one. Searches that only read (the
+# chained and ``_has`` ones) run against ``live_server``. Expected values come from the
+# fixtures or from what the test itself wrote, never from the server.
+
+AUTHORIZATION = f"Bearer {TOKEN}"
+
+
+def _medication_body() -> Resource:
+    """A Medication we emit (the fixture imatinib, codes from mappings/terminology), without
+    its id, so that a create gets one from the server."""
+    body = copy.deepcopy(FIXTURE["Medication"]["imatinib"])
+    del body["id"]
+    return body
+
+
+@pytest.fixture(scope="module")
+def writable_server(
+    loaded_database: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """gunicorn over a private copy of the loaded store; its FHIR base URL."""
+    database = tmp_path_factory.mktemp("writable") / "store.sqlite3"
+    shutil.copyfile(loaded_database, database)
+    with gunicorn(database, workers=1) as port:
+        yield f"http://127.0.0.1:{port}/fhir"
+
+
+@pytest.fixture(scope="module")
+def fresh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """gunicorn over an empty store; its FHIR base URL."""
+    database = tmp_path_factory.mktemp("fresh") / "store.sqlite3"
+    with gunicorn(database, workers=1) as port:
+        yield f"http://127.0.0.1:{port}/fhir"
+
+
+@pytest.fixture(scope="module")
+def writer(writable_server: str) -> SyncFHIRClient:
+    return SyncFHIRClient(
+        writable_server, authorization=AUTHORIZATION, requests_config={"timeout": TIMEOUT}
+    )
+
+
+def _get(url: str, **params: str) -> requests.Response:
+    return requests.get(
+        url, params=params, headers={"Accept": "application/fhir+json"}, timeout=TIMEOUT
+    )
+
+
+def _write(method: str, url: str, body: Resource | None = None, **headers: str) -> Any:
+    return requests.request(
+        method,
+        url,
+        data=None if body is None else json.dumps(body),
+        headers={
+            "Authorization": AUTHORIZATION,
+            "Accept": "application/fhir+json",
+            "Content-Type": "application/fhir+json",
+            **headers,
+        },
+        timeout=TIMEOUT,
+    )
+
+
+def _errors(outcome: Resource) -> list[Resource]:
+    assert outcome["resourceType"] == "OperationOutcome", outcome
+    return [i for i in outcome["issue"] if i["severity"] in ("error", "fatal")]
+
+
+def _history_methods(base: str, resource_type: str, resource_id: str) -> list[tuple[str, str]]:
+    """(versionId or "", request.method) of each history entry, oldest first."""
+    response = _get(f"{base}/{resource_type}/{resource_id}/_history")
+    assert response.status_code == 200, response.text
+    entries = response.json().get("entry", [])
+    found = [
+        (e.get("resource", {}).get("meta", {}).get("versionId", ""), e["request"]["method"])
+        for e in entries
+    ]
+    return list(reversed(found))  # history is newest first (R4 3.1.0.4.2)
+
+
+def test_fhirpy_save_creates_then_updates(writer: SyncFHIRClient, writable_server: str) -> None:
+    medication = writer.resource("Medication", **_medication_body())
+    medication.save()  # no id: POST Medication
+    assert medication.id and medication.id != "imatinib"
+    assert medication["meta"]["versionId"] == "1"
+    stored = _get(f"{writable_server}/Medication/{medication.id}")
+    assert stored.status_code == 200, stored.text
+    assert _without_meta(stored.json()) == {**_medication_body(), "id": medication.id}
+
+    medication["status"] = "inactive"
+    medication.save()  # with an id: PUT Medication/<id>
+    assert medication["meta"]["versionId"] == "2"
+    read = writer.reference("Medication", medication.id).to_resource()
+    assert read["status"] == "inactive"
+    assert read["meta"]["versionId"] == "2"
+    assert _get(f"{writable_server}/Medication/{medication.id}/_history/1").json()["status"] == (
+        "active"
+    )
+    # History says which method made each version.
+    assert _history_methods(writable_server, "Medication", medication.id) == [
+        ("1", "POST"),
+        ("2", "PUT"),
+    ]
+
+
+def test_fhirpy_save_with_a_new_id_creates_on_update(
+    writer: SyncFHIRClient, writable_server: str
+) -> None:
+    medication = writer.resource("Medication", id="client-made-on-update", **_medication_body())
+    medication.save()  # PUT Medication/client-made-on-update
+    assert medication.id == "client-made-on-update"
+    assert medication["meta"]["versionId"] == "1"
+    stored = _get(f"{writable_server}/Medication/client-made-on-update")
+    assert stored.status_code == 200, stored.text
+    assert stored.headers["ETag"] == 'W/"1"'
+
+
+def test_fhirpy_delete_then_read_is_gone(writer: SyncFHIRClient, writable_server: str) -> None:
+    medication = writer.resource("Medication", **_medication_body())
+    medication.save()
+    medication.delete()
+    # fhirpy answers 404 and 410 alike with ResourceNotFound.
+    with pytest.raises(ResourceNotFound):
+        writer.reference("Medication", medication.id).to_resource()
+    gone = _get(f"{writable_server}/Medication/{medication.id}")
+    assert gone.status_code == 410, gone.text
+    assert [i["code"] for i in _errors(gone.json())]
+    # The deleted resource's versions stay readable, and the delete is a version of its own.
+    kept = _get(f"{writable_server}/Medication/{medication.id}/_history/1")
+    assert kept.status_code == 200, kept.text
+    assert _without_meta(kept.json()) == {**_medication_body(), "id": medication.id}
+    assert [m for _, m in _history_methods(writable_server, "Medication", medication.id)] == [
+        "POST",
+        "DELETE",
+    ]
+    found = writer.resources("Medication").search(_id=medication.id).fetch()
+    assert found == []
+
+
+def test_a_stale_if_match_is_a_412_operation_outcome(
+    writer: SyncFHIRClient, writable_server: str
+) -> None:
+    medication = writer.resource("Medication", **_medication_body())
+    medication.save()
+    medication["status"] = "inactive"
+    medication.save()
+    assert medication["meta"]["versionId"] == "2"
+    url = f"{writable_server}/Medication/{medication.id}"
+
+    # fhirpy sends the headers it is configured with; it names a 412 MultipleResourcesFound
+    # (its reading of a failed conditional write) and keeps the body as the message.
+    stale = SyncFHIRClient(
+        writable_server,
+        authorization=AUTHORIZATION,
+        extra_headers={"If-Match": 'W/"1"'},
+        requests_config={"timeout": TIMEOUT},
+    )
+    lost_update = stale.resource("Medication", **{**medication.serialize(), "status": "active"})
+    with pytest.raises(MultipleResourcesFound) as raised:
+        lost_update.save()
+    assert _errors(json.loads(str(raised.value)))
+
+    response = _write("PUT", url, {**_without_meta(medication.serialize()), "status": "active"},
+                      **{"If-Match": 'W/"1"'})  # fmt: skip
+    assert response.status_code == 412, response.text
+    assert response.headers["Content-Type"] == JSON_MEDIA_TYPE
+    assert _errors(response.json())
+    after = _get(url)
+    assert after.headers["ETag"] == 'W/"2"'
+    assert after.json()["status"] == "inactive"  # nothing was written
+
+    # The current version's ETag is accepted: the 412 above was about the version.
+    current = _write("PUT", url, {**_without_meta(medication.serialize()), "status": "active"},
+                     **{"If-Match": 'W/"2"'})  # fmt: skip
+    assert current.status_code == 200, current.text
+    assert _get(url).headers["ETag"] == 'W/"3"'
+
+
+def _medications_by_product_title(title: str) -> set[str]:
+    """Medication ids that an ActivityDefinition whose title starts with ``title`` (R4 string
+    matching: case- and accent-insensitive prefix) names as its productReference."""
+    return {
+        activity["productReference"]["reference"].removeprefix("Medication/")
+        for activity in FIXTURE["ActivityDefinition"].values()
+        if "productReference" in activity
+        and activity["title"].casefold().startswith(title.casefold())
+    }
+
+
+def _plans_by_activity_title(title: str) -> set[str]:
+    titles = {
+        activity["url"]: activity["title"] for activity in FIXTURE["ActivityDefinition"].values()
+    }
+    return {
+        plan_id
+        for plan_id, plan in FIXTURE["PlanDefinition"].items()
+        for action in _actions(plan)
+        if "definitionCanonical" in action
+        and titles[action["definitionCanonical"].partition("|")[0]]
+        .casefold()
+        .startswith(title.casefold())
+    }
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("vincristine", {"vincristine"}),
+        ("methotrexate", {"methotrexate"}),
+        ("D", {"dasatinib", "daunorubicin", "dexamethasone", "doxorubicin"}),
+        ("nothing-has-this-title", set()),
+    ],
+)
+def test_fhirpy_has_finds_medications_by_their_activity_definitions(
+    fhirpy_client: SyncFHIRClient, title: str, expected: set[str]
+) -> None:
+    assert _medications_by_product_title(title) == expected  # a guard on the fixtures
+    search = fhirpy_client.resources("Medication").has("ActivityDefinition", "product", title=title)
+    assert dict(search.params) == {"_has:ActivityDefinition:product:title": [title]}
+    assert {r.id for r in search.limit(200).fetch_all()} == expected
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("daunorubicin", {"all-induction"}),
+        ("mercaptopurine", {"all-maintenance"}),
+        ("vincristine", {"all-induction", "all-maintenance"}),
+        ("nothing-has-this-title", set()),
+    ],
+)
+def test_fhirpy_chained_search_on_definition(
+    fhirpy_client: SyncFHIRClient, title: str, expected: set[str]
+) -> None:
+    assert _plans_by_activity_title(title) == expected  # a guard on the fixtures
+    plans = fhirpy_client.resources("PlanDefinition")
+    # fhirpy's chain syntax, with the target type: definition:ActivityDefinition.title=…
+    typed = plans.search(definition__ActivityDefinition__title=title)
+    assert dict(typed.params) == {"definition:ActivityDefinition.title": [title]}
+    assert {r.id for r in typed.fetch_all()} == expected
+    # Without the type: every ActivityDefinition and PlanDefinition the canonicals name.
+    untyped = plans.search(**{"definition.title": title})
+    assert {r.id for r in untyped.fetch_all()} == expected
+
+
+def _package(fhirpy_client: SyncFHIRClient, plan_id: str) -> Resource:
+    """Our own ``$package`` of a plan, from the read-only live server, through fhirpy."""
+    bundle = fhirpy_client.reference("PlanDefinition", plan_id).execute("$package")
+    assert bundle["resourceType"] == "Bundle"
+    assert bundle["type"] == "transaction"
+    return json.loads(json.dumps(bundle))  # plain dicts, not fhirpy's AttrDict
+
+
+def _snapshot(base: str) -> dict[str, Any]:
+    """Every current (type, id) -> versionId, and each type's history size."""
+    versions: dict[tuple[str, str], str] = {}
+    history: dict[str, int] = {}
+    for resource_type in TYPES:
+        page = _get(f"{base}/{resource_type}", _count="200").json()
+        assert page["total"] <= 200
+        for entry in page.get("entry", []):
+            resource = entry["resource"]
+            versions[(resource_type, resource["id"])] = resource["meta"]["versionId"]
+        history[resource_type] = _get(f"{base}/{resource_type}/_history", _count="0").json()[
+            "total"
+        ]
+    return {"versions": versions, "history": history}
+
+
+def _stored_for(base: str, entry: Resource) -> Resource:
+    """What the server holds for one transaction entry: read by the PUT's url, or found by
+    the POST's ifNoneExist query (exactly one match)."""
+    request = entry["request"]
+    if request["method"] == "PUT":
+        response = _get(f"{base}/{request['url']}")
+        assert response.status_code == 200, (request, response.text)
+        found: Resource = response.json()
+        return found
+    assert request["method"] == "POST" and "ifNoneExist" in request, request
+    pairs = parse_qs(request["ifNoneExist"], keep_blank_values=True)
+    page = _get(f"{base}/{request['url']}", **{k: v[0] for k, v in pairs.items()}).json()
+    matches = _matches(page)
+    assert len(matches) == 1, (request, page)
+    return matches[0]
+
+
+def _assert_loaded(base: str, bundle: Resource) -> None:
+    """Every entry of ``bundle`` is stored as sent, its urn:uuid references rewritten to the
+    ids the server gave the entries they name."""
+    stored = {entry["fullUrl"]: _stored_for(base, entry) for entry in bundle["entry"]}
+    local = {
+        full_url: f"{resource['resourceType']}/{resource['id']}"
+        for full_url, resource in stored.items()
+    }
+    for entry in bundle["entry"]:
+        sent = copy.deepcopy(entry["resource"])
+        got = stored[entry["fullUrl"]]
+        reference = sent.get("productReference", {}).get("reference", "")
+        if reference.startswith("urn:uuid:"):
+            sent["productReference"]["reference"] = local[reference]
+        if entry["request"]["method"] == "POST":  # the server names what is POSTed
+            sent.pop("id", None)
+            got = {k: v for k, v in got.items() if k != "id"}
+        assert _without_meta(got) == sent, entry["fullUrl"]
+
+
+def test_our_package_loads_as_a_transaction_on_a_fresh_server_and_again_changes_nothing(
+    fhirpy_client: SyncFHIRClient, fresh_server: str
+) -> None:
+    fresh = SyncFHIRClient(
+        fresh_server, authorization=AUTHORIZATION, requests_config={"timeout": TIMEOUT}
+    )
+    assert _snapshot(fresh_server)["versions"] == {}
+    induction = _package(fhirpy_client, "all-induction")
+
+    first = fresh.execute(fresh_server, method="post", data=induction)  # POST [base]
+    assert first["resourceType"] == "Bundle"
+    assert first["type"] == "transaction-response"
+    assert len(first["entry"]) == len(induction["entry"])
+    assert [e["response"]["status"].split()[0] for e in first["entry"]] == ["201"] * len(
+        induction["entry"]
+    )
+    _assert_loaded(fresh_server, induction)
+    loaded = _snapshot(fresh_server)
+    assert set(loaded["versions"].values()) == {"1"}
+    assert len(loaded["versions"]) == len(induction["entry"])
+
+    again = fresh.execute(fresh_server, method="post", data=induction)
+    assert again["type"] == "transaction-response"
+    # A matched conditional create is 200 with nothing written; so is a PUT of the same
+    # content: no version anywhere moved, no history entry was added.
+    assert [e["response"]["status"].split()[0] for e in again["entry"]] == ["200"] * len(
+        induction["entry"]
+    )
+    assert _snapshot(fresh_server) == loaded
+
+    # The other plan shares activities and medications: those match and stay as they are,
+    # and the two packages together are exactly the fixtures.
+    maintenance = _package(fhirpy_client, "all-maintenance")
+    both = fresh.execute(fresh_server, method="post", data=maintenance)
+    assert both["type"] == "transaction-response"
+    _assert_loaded(fresh_server, maintenance)
+    _assert_loaded(fresh_server, induction)
+    final = _snapshot(fresh_server)
+    counts = {t: sum(1 for (rt, _) in final["versions"] if rt == t) for t in TYPES}
+    assert counts == {t: len(FIXTURE[t]) for t in TYPES}
+    assert {k: v for k, v in final["versions"].items() if k in loaded["versions"]} == (
+        loaded["versions"]
+    )
+
+
+def test_a_batch_writes_the_good_entries_and_reports_the_bad_one(
+    writer: SyncFHIRClient, writable_server: str
+) -> None:
+    good = _medication_body()
+    bad = {**_medication_body(), "status": "not-a-status"}  # outside the required binding
+    batch = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            {"resource": good, "request": {"method": "POST", "url": "Medication"}},
+            {"resource": bad, "request": {"method": "POST", "url": "Medication"}},
+            {
+                "resource": {**good, "id": "batch-made"},
+                "request": {"method": "PUT", "url": "Medication/batch-made"},
+            },
+        ],
+    }
+    before = _get(f"{writable_server}/Medication", _count="0").json()["total"]
+
+    reply = writer.execute(writable_server, method="post", data=batch)
+    assert reply["resourceType"] == "Bundle"
+    assert reply["type"] == "batch-response"
+    statuses = [e["response"]["status"].split()[0] for e in reply["entry"]]
+    assert statuses[0] == "201"
+    assert statuses[1] in {"400", "422"}, reply["entry"][1]
+    assert statuses[2] == "201"
+    assert _errors(reply["entry"][1]["response"]["outcome"])
+
+    created = reply["entry"][0]["response"]["location"]  # Medication/<id>/_history/1
+    resource_type, resource_id = created.split("/")[-4:-2]
+    assert resource_type == "Medication"
+    stored = _get(f"{writable_server}/Medication/{resource_id}")
+    assert _without_meta(stored.json()) == {**good, "id": resource_id}
+    assert _get(f"{writable_server}/Medication/batch-made").status_code == 200
+    assert _get(f"{writable_server}/Medication", _count="0").json()["total"] == before + 2
+    statuses_in_store = {
+        r["status"] for r in _matches(_get(f"{writable_server}/Medication", _count="200").json())
+    }
+    assert "not-a-status" not in statuses_in_store
+
+
+# --- writes with fhirclient (SMART) ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def smart_writer(writable_server: str) -> smart_client.FHIRClient:
+    # fhirclient's own auth is SMART OAuth2; a server with a static Bearer token is reached
+    # by setting the header on the requests.Session every request goes through.
+    writer = smart_client.FHIRClient(settings={"app_id": "ped-tests", "api_base": writable_server})
+    writer.server.session.headers["Authorization"] = AUTHORIZATION
+    writer.server.session.headers["Prefer"] = "return=representation"
+    return writer
+
+
+def test_fhirclient_creates_and_updates_a_medication(
+    smart_writer: smart_client.FHIRClient, writable_server: str
+) -> None:
+    medication = Medication(_medication_body())
+    created = medication.create(smart_writer.server)
+    assert created is not None, "create answered no representation despite Prefer"
+    made = Medication(created)  # a strict parse of the reply
+    assert made.id and made.meta.versionId == "1"
+    assert _without_meta(made.as_json()) == {**_medication_body(), "id": made.id}
+
+    made.status = "inactive"
+    updated = made.update(smart_writer.server)
+    assert updated is not None
+    assert Medication(updated).meta.versionId == "2"
+    read = Medication.read(made.id, smart_writer.server)
+    assert read.status == "inactive"
+    assert read.meta.versionId == "2"
+    assert _get(f"{writable_server}/Medication/{made.id}").headers["ETag"] == 'W/"2"'
+
+
+def test_fhirclient_writes_need_the_token(writable_server: str) -> None:
+    anonymous = smart_client.FHIRClient(
+        settings={"app_id": "ped-tests", "api_base": writable_server}
+    )
+    before = _get(f"{writable_server}/Medication", _count="0").json()["total"]
+    with pytest.raises(FHIRUnauthorizedException):
+        Medication(_medication_body()).create(anonymous.server)
+    assert _get(f"{writable_server}/Medication", _count="0").json()["total"] == before
