@@ -12,7 +12,7 @@ from service.search.params import PARAMETERS, SORT_KEYS
 from .negotiation import FORMATS
 
 # When this description of the API last changed; bump it with the routes.
-REVISED = "2026-11-21"
+REVISED = "2026-12-07"
 
 RESULT_PARAMETERS = (
     ("_count", "number", "Page size (default 20, at most 200); 0 returns only the total"),
@@ -23,6 +23,11 @@ RESULT_PARAMETERS = (
     ("_include", "special", "Source:parameter[:Target], also :iterate; see searchInclude"),
     ("_revinclude", "special", "Source:parameter[:Target], also :iterate; see searchRevInclude"),
 )
+
+
+# Interactions on the whole system (R4 CapabilityStatement.rest.interaction.code), listed
+# there and not under each resource.
+SYSTEM_INTERACTIONS = frozenset({"transaction", "batch", "search-system", "history-system"})
 
 
 class OperationLike(Protocol):
@@ -69,7 +74,12 @@ def capability_statement(
     routes: Sequence[RouteLike], base: str, canonical_base: str, *, fhir_version: str
 ) -> dict[str, Any]:
     """What this server does, for clients of ``fhir_version`` (the release they asked for)."""
-    interactions = [r.interaction for r in routes if r.interaction]
+    interactions = [
+        r.interaction for r in routes if r.interaction and r.interaction not in SYSTEM_INTERACTIONS
+    ]
+    system_interactions = [
+        r.interaction for r in routes if r.interaction and r.interaction in SYSTEM_INTERACTIONS
+    ]
     operations = list(dict.fromkeys(r.operation for r in routes if r.operation))
     system_operations = [op for op in operations if op.level == "system"]
     software_version = version("ped-fhir")
@@ -152,6 +162,11 @@ def capability_statement(
                     "description": "CORS for GET. Writes need a Bearer token.",
                 },
                 "resource": resources,
+                **(
+                    {"interaction": [{"code": c} for c in dict.fromkeys(system_interactions)]}
+                    if system_interactions
+                    else {}
+                ),
                 "operation": [_operation_entry(op, canonical_base) for op in system_operations],
             }
         ],

@@ -82,6 +82,7 @@ _TIME = (
 FHIR_DATE = rf"(?:(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)(?:{_TIME})?|{_YEAR}-{_MONTH}|{_YEAR})"
 DATE_VALUES = _value_list(rf"(?:{'|'.join(DATE_PREFIXES)})?\s*{FHIR_DATE}\s*")
 SINCE = rf"^(?:\s*{FHIR_DATE}\s*)?$"  # empty: no lower bound, as the server reads it
+AT = rf"^\s*{FHIR_DATE}\s*$"
 FHIR_ID = r"^[A-Za-z0-9\-.]{1,64}$"
 
 _VALUE_PATTERNS = {
@@ -207,12 +208,17 @@ def _searchset_schema(resource_type: str) -> dict[str, Any]:
     return _bundle_schema("searchset", {"anyOf": [match, outcome]}, total=True)
 
 
-def _history_schema(resource_type: str) -> dict[str, Any]:
+def _history_schema(resource_type: str | None) -> dict[str, Any]:
+    """Of one type, or of every type (None). A delete's entry has no resource."""
     entry = _object(
-        ("fullUrl", "resource", "request", "response"),
+        ("fullUrl", "request", "response"),
         fullUrl={"type": "string"},
-        resource=_ref("schemas", resource_type),
-        request=_object(("method", "url"), method=_enum("POST", "PUT"), url={"type": "string"}),
+        resource=_ref("schemas", resource_type or "Resource"),
+        request=_object(
+            ("method", "url"),
+            method=_enum("POST", "PUT", "PATCH", "DELETE"),
+            url={"type": "string"},
+        ),
         response=_object(
             ("status", "etag", "lastModified"),
             status={"type": "string"},
@@ -490,6 +496,8 @@ def _success(endpoint: _Endpoint) -> tuple[str, dict[str, Any]]:
         )
     if route.operation is not None:
         return f"The result of ${route.operation.name}", _ref("schemas", "Resource")
+    if route.interaction == "history-system":
+        return "Versions of every type, newest first, one page", _ref("schemas", "Bundle_history")
     if resource_type is None:
         return "The CapabilityStatement: what this server does", _ref(
             "schemas", "CapabilityStatement"
@@ -534,7 +542,7 @@ def _responses(endpoint: _Endpoint, method: str, has_parameters: bool) -> dict[s
     responses: dict[str, Any] = {"200": ok}
     if conditional:
         responses["304"] = {"description": "Not modified (If-None-Match, If-Modified-Since)"}
-    errors = {406}
+    errors = {406, 410} if conditional else {406}
     if has_parameters:
         errors.add(400)
     if endpoint.path_parameters:
@@ -778,6 +786,8 @@ def _parameters(builder: _Builder, endpoint: _Endpoint, method: str) -> list[Any
     params.append("_format")  # apispec turns a component name into its $ref
     if route.operation is not None and route.operation.parameters is not None:
         params += builder.marshmallow_parameters(route.operation.parameters)
+    if route.interaction == "history-system":
+        return params + _history_parameters(builder)
     if resource_type is None:
         return params
     if route.interaction == "search-type":
@@ -798,6 +808,12 @@ def _history_parameters(builder: _Builder) -> list[dict[str, Any]]:
         if p["name"] == "_since":
             p["schema"] = {**p["schema"], "pattern": SINCE}
             p["description"] = "Only versions stored at or after this FHIR date or instant"
+        elif p["name"] == "_at":
+            p["schema"] = {**p["schema"], "pattern": AT}
+            p["description"] = (
+                "Only versions current at some moment of this FHIR date, dateTime or instant "
+                "(at its precision); with _since, versions meeting both"
+            )
     return params
 
 
@@ -846,6 +862,7 @@ _ERRORS = {
     401: "No valid Authorization: Bearer token",
     403: "Writes are disabled: the server has no API token configured",
     404: "No such resource, version or type",
+    410: "The resource was deleted (the version asked for is its delete)",
     405: "Method not allowed here (Allow lists the allowed ones)",
     406: "No format or FHIR version the client accepts is produced here",
     413: "The body is larger than the server accepts",
@@ -891,6 +908,7 @@ def _register_components(spec: APISpec, config: Mapping[str, Any]) -> None:
         "CapabilityStatement": _capability_schema(),
         "Bundle_transaction-response": _transaction_response_schema(),
         "Resource": _object(("resourceType",), resourceType={"type": "string"}),
+        "Bundle_history": _history_schema(None),
     }
     for resource_type in PARAMETERS:
         schemas[resource_type] = _resource_schema(resource_type)

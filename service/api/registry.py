@@ -43,7 +43,8 @@ class Route:
     view: Callable[..., Response]
     methods: tuple[str, ...]
     interaction: str | None = None
-    """A type-level interaction code (CapabilityStatement.rest.resource.interaction)."""
+    """An interaction code: type level (CapabilityStatement.rest.resource.interaction), or
+    system level (``SYSTEM_INTERACTIONS``, in rest.interaction)."""
     operation: Operation | None = None
 
 
@@ -103,6 +104,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/<type:resource_type>/$validate", "validate", validate.validate_resource, ("POST",),
           operation=Operation("validate", "http://hl7.org/fhir/OperationDefinition/Resource-validate",
                               "type", body=validate.BODY_TYPES, body_is_subject=True)),
+    Route("/_history", "history_system", views.history_system, ("GET",), "history-system"),
     Route("/<type:resource_type>", "search", views.search, ("GET",), "search-type"),
     Route("/<type:resource_type>/_search", "search_form", views.search, ("GET", "POST"),
           "search-type"),

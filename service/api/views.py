@@ -6,6 +6,7 @@ the bytes the store holds.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from datetime import datetime
@@ -191,10 +192,26 @@ def _valid_id(resource_type: str, resource_id: str) -> str:
     return resource_id
 
 
+def _gone(resource_type: str, resource_id: str, version_id: int, last_updated: str) -> FhirError:
+    """410 Gone for a deleted resource (R4 http.html#read: a read after a delete), with the
+    version of the delete as its ETag."""
+    return FhirError(
+        410,
+        f"{resource_type}/{resource_id} was deleted (version {version_id}, {last_updated}); "
+        "its history and earlier versions stay readable",
+        "deleted",
+        headers={"ETag": f'W/"{version_id}"', "Last-Modified": _http_date(last_updated)},
+    )
+
+
 def read(resource_type: str, resource_id: str) -> Response:
     resource_type = resource_type_or_404(resource_type)
-    stored = get_store().read(resource_type, _valid_id(resource_type, resource_id))
+    store = get_store()  # every request reads one snapshot (service.storage)
+    stored = store.read(resource_type, _valid_id(resource_type, resource_id))
     if stored is None:
+        latest = store.latest(resource_type, resource_id)
+        if latest is not None and latest.deleted:
+            raise _gone(resource_type, resource_id, latest.version_id, latest.last_updated)
         raise FhirError(404, f"{resource_type}/{resource_id} is not known", "not-found")
     return _resource_response(stored)
 
@@ -209,11 +226,13 @@ def vread(resource_type: str, resource_id: str, version_id: str) -> Response:
         number = None
     stored = store.vread(resource_type, resource_id, number) if number is not None else None
     if stored is None:
-        if not store.exists(resource_type, resource_id):
+        if store.latest(resource_type, resource_id) is None:
             raise FhirError(404, f"{resource_type}/{resource_id} is not known", "not-found")
         raise FhirError(
             404, f"{resource_type}/{resource_id} has no version {version_id!r}", "not-found"
         )
+    if stored.deleted:
+        raise _gone(resource_type, resource_id, stored.version_id, stored.last_updated)
     return _resource_response(stored, immutable=True)
 
 
@@ -373,32 +392,78 @@ class HistorySchema(Schema):
     _count = PageSize(validate=validate.Range(min=0), load_default=DEFAULT_COUNT)
     _offset = StrictInteger(validate=validate.Range(min=0, max=MAX_OFFSET), load_default=0)
     _since = fields.String(load_default=None)
+    _at = fields.String(load_default=None)
 
 
 _HISTORY_SCHEMA = HistorySchema()
+_HISTORY_PARAMETERS = ("_count", "_offset", "_since", "_at")
+
+# The reply each method gave, as a history entry's response.status.
+_STATUS = {"POST": "201 Created", "PUT": "200 OK", "PATCH": "200 OK", "DELETE": "204 No Content"}
 
 
-def _history(resource_type: str, resource_id: str | None) -> Response:
-    supported = {"_count", "_offset", "_since", "_format", "_pretty"}
+def _history_entry(base: str, item: StoredResource) -> bytes:
+    """One version as a history entry: ``request`` with the method that made it (the
+    type's URL for a create, the instance's otherwise) and ``response``; a delete has no
+    ``resource`` (R4 Bundle rule bdl-5's exception for history), only its fullUrl."""
+    full_url = f"{base}/{item.resource_type}/{item.id}"
+    method = item.method
+    created = method == "POST" or (method == "PUT" and item.version_id == 1)
+    extra = {
+        "request": {
+            "method": method,
+            "url": item.resource_type if method == "POST" else f"{item.resource_type}/{item.id}",
+        },
+        "response": {
+            "status": "201 Created" if created else _STATUS[method],
+            "etag": f'W/"{item.version_id}"',
+            "lastModified": item.last_updated,
+        },
+    }
+    if item.deleted:
+        return json.dumps({"fullUrl": full_url, **extra}, separators=(",", ":")).encode()
+    return bundles.entry(full_url, item.body, extra)
+
+
+def _history_bound(options: dict[str, str | None], name: str) -> tuple[str, str] | None:
+    """``[low, high)`` of a ``_since``/``_at`` date (FHIR date, dateTime or instant at its
+    own precision), or None when absent; a value that is not one is a 400."""
+    given = options[name]
+    if given is None:
+        return None
+    try:
+        found = date_range(given)
+    except ValueError as e:
+        raise FhirError(400, f"{name}: {e}", expression=name) from None
+    return found.low, found.high
+
+
+def _history(resource_type: str | None, resource_id: str | None) -> Response:
+    supported = {*_HISTORY_PARAMETERS, "_format", "_pretty"}
     unknown = [name for name in request.args if name not in supported]
     if unknown and _strict():
         raise FhirError(400, f"history does not support {', '.join(unknown)}")
     try:
-        options = _HISTORY_SCHEMA.load({k: request.args[k] for k in ("_count", "_offset", "_since")
-                                         if k in request.args})  # fmt: skip
-        # An empty _since sets no lower bound.
-        since = date_range(options["_since"]).low if options["_since"] else None
+        options = _HISTORY_SCHEMA.load(
+            {k: request.args[k] for k in _HISTORY_PARAMETERS if k in request.args}
+        )
     except ValidationError as e:
         raise FhirError(400, first_problem(e), "invalid") from None
-    except ValueError as e:
-        raise FhirError(400, f"_since: {e}", expression="_since") from None
+    # An empty _since sets no lower bound; an empty _at names no moment (a 400).
+    since = _history_bound(options, "_since") if options["_since"] else None
+    at = _history_bound(options, "_at")
     count = options["_count"]
     page = get_store().history(
-        resource_type, resource_id, since=since, count=count, offset=options["_offset"]
+        resource_type,
+        resource_id,
+        since=since[0] if since else None,
+        at=at,
+        count=count,
+        offset=options["_offset"],
     )
     base = fhir_base()
-    path = f"{base}/{resource_type}" + (f"/{resource_id}" if resource_id else "") + "/_history"
-    applied = [("_since", options["_since"])] if options["_since"] else []
+    path = "/".join(p for p in (base, resource_type, resource_id, "_history") if p)
+    applied = [(name, options[name]) for name in ("_since", "_at") if options[name]]
     links = paging_links(
         path,
         applied,
@@ -407,27 +472,13 @@ def _history(resource_type: str, resource_id: str | None) -> Response:
         total=page.total,
         has_more=page.has_more,
     )
-    entries = [
-        bundles.entry(
-            f"{base}/{item.resource_type}/{item.id}",
-            item.body,
-            {
-                "request": {
-                    "method": "POST" if item.version_id == 1 else "PUT",
-                    "url": item.resource_type
-                    if item.version_id == 1
-                    else f"{item.resource_type}/{item.id}",
-                },
-                "response": {
-                    "status": "201 Created" if item.version_id == 1 else "200 OK",
-                    "etag": f'W/"{item.version_id}"',
-                    "lastModified": item.last_updated,
-                },
-            },
-        )
-        for item in page.items
-    ]
+    entries = [_history_entry(base, item) for item in page.items]
     return reply(bundles.bundle("history", total=page.total, links=links, entries=entries))
+
+
+def history_system() -> Response:
+    """Every version of every resource served, newest first."""
+    return _history(None, None)
 
 
 def history_type(resource_type: str) -> Response:
@@ -437,6 +488,6 @@ def history_type(resource_type: str) -> Response:
 def history_instance(resource_type: str, resource_id: str) -> Response:
     resource_type = resource_type_or_404(resource_type)
     _valid_id(resource_type, resource_id)
-    if not get_store().exists(resource_type, resource_id):
+    if get_store().latest(resource_type, resource_id) is None:  # a deleted one has history
         raise FhirError(404, f"{resource_type}/{resource_id} is not known", "not-found")
     return _history(resource_type, resource_id)

@@ -6,11 +6,12 @@ Knows FHIR search (``service.search``) but neither the web layer nor the mapping
 from .engine import Limits, make_engine
 from .includes import MAX_INCLUDED, Included, resolve_canonicals
 from .includes import resolve as resolve_includes
-from .store import Page, Store, StoredResource, StoreUnavailable, WriteOutcome
+from .store import Latest, Page, Store, StoredResource, StoreUnavailable, WriteOutcome
 
 __all__ = [
     "MAX_INCLUDED",
     "Included",
+    "Latest",
     "Limits",
     "Page",
     "Store",

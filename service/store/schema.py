@@ -41,6 +41,9 @@ def _text(length: int | None = None) -> String:
 # PostgreSQL); the full value sits beside it and decides every match.
 KEY_LENGTH = 191
 
+# What ``resource_version.method`` holds: the interaction that made each version.
+METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
 versions = Table(
     "resource_version",
     metadata,
@@ -49,9 +52,12 @@ versions = Table(
     Column("version_id", Integer, nullable=False),
     Column("last_updated", _text(32), nullable=False),
     Column("content_hash", _text(64), nullable=False),
-    Column("body", LargeBinary, nullable=False),
+    # The HTTP method that made the version (``METHODS``); a DELETE has no body.
+    Column("method", _text(8), nullable=False),
+    Column("body", LargeBinary, nullable=True),
     PrimaryKeyConstraint("res_type", "res_id", "version_id"),
     Index("ix_resource_version_type_updated", "res_type", "last_updated"),
+    Index("ix_resource_version_updated", "last_updated"),
 )
 
 current = Table(

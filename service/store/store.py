@@ -41,6 +41,9 @@ from .engine import (
 Resource = Mapping[str, Any]
 
 
+Method = Literal["POST", "PUT", "PATCH", "DELETE"]
+
+
 class StoreUnavailable(RuntimeError):
     """The database cannot serve now: unreachable, shut down, timed out, out of disk,
     read-only, or not migrated. Callers answer 503 (or fail a load) and nothing was
@@ -55,6 +58,26 @@ class StoredResource:
     last_updated: str
     """``meta.lastUpdated`` as served (FHIR instant)."""
     body: bytes
+    """The JSON served; empty for a delete (``deleted``)."""
+    method: str = "PUT"
+    """The HTTP method that made this version (POST, PUT, PATCH or DELETE). Only
+    ``history`` and ``vread`` fill it in; reads and searches serve current content."""
+
+    @property
+    def deleted(self) -> bool:
+        """This version is a delete: it has no content (a vread of it is 410 Gone)."""
+        return self.method == "DELETE"
+
+
+@dataclass(frozen=True)
+class Latest:
+    """The newest version of a resource id, whether it is content or a delete."""
+
+    version_id: int
+    last_updated: str
+    """FHIR instant."""
+    method: str
+    deleted: bool
 
 
 @dataclass(frozen=True)
@@ -70,7 +93,7 @@ class WriteOutcome:
     id: str
     version_id: int
     last_updated: str
-    action: Literal["created", "updated", "unchanged"]
+    action: Literal["created", "updated", "unchanged", "deleted", "absent"]
 
 
 def _now() -> datetime:
@@ -138,6 +161,9 @@ _READ = (
     )
 )
 
+
+# The methods that make a version with content (a DELETE makes one without).
+_CONTENT_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 _SEARCH_CACHE_SIZE = 256
 # Values per IN (...) list: well under SQLite's and PostgreSQL's parameter limits.
@@ -380,8 +406,9 @@ class Store:
         )
 
     def vread(self, resource_type: str, resource_id: str, version_id: int) -> StoredResource | None:
+        """One version, content or a delete (``deleted``: no body), or None."""
         v = schema.versions
-        statement = select(v.c.last_updated, v.c.body).where(
+        statement = select(v.c.last_updated, v.c.method, v.c.body).where(
             v.c.res_type == resource_type, v.c.res_id == resource_id, v.c.version_id == version_id
         )
         with self._operational(), self._reading() as connection:
@@ -389,7 +416,25 @@ class Store:
         if row is None:
             return None
         return StoredResource(
-            resource_type, resource_id, version_id, _served_instant(row.last_updated), row.body
+            resource_type, resource_id, version_id, _served_instant(row.last_updated),
+            _body(row.body), row.method,
+        )  # fmt: skip
+
+    def latest(self, resource_type: str, resource_id: str) -> Latest | None:
+        """The newest version of an id, a delete included; None if it never existed."""
+        v = schema.versions
+        statement = (
+            select(v.c.version_id, v.c.last_updated, v.c.method)
+            .where(v.c.res_type == resource_type, v.c.res_id == resource_id)
+            .order_by(v.c.version_id.desc())
+            .limit(1)
+        )
+        with self._operational(), self._reading() as connection:
+            row = connection.execute(statement).first()
+        if row is None:
+            return None
+        return Latest(
+            row.version_id, _served_instant(row.last_updated), row.method, row.method == "DELETE"
         )
 
     def exists(self, resource_type: str, resource_id: str) -> bool:
@@ -469,24 +514,48 @@ class Store:
 
     def history(
         self,
-        resource_type: str,
+        resource_type: str | None,
         resource_id: str | None,
         *,
         since: str | None = None,
+        at: str | tuple[str, str] | None = None,
         count: int,
         offset: int,
     ) -> Page:
-        """Versions, newest first: of one resource, or of every resource of the type."""
+        """Versions, newest first: of one resource, of every resource of a type, or (type
+        None) of every resource. Deletes are versions too (``deleted``, no body).
+
+        ``since`` (an instant key): versions made at or after it. ``at``: versions that were
+        current at that instant (made at or before it, and not replaced until after it), or,
+        given as a ``[low, high)`` pair of instant keys, at some moment of that period (R4
+        ``_at`` at the precision of the date given). Both together: versions meeting both.
+        """
         v = schema.versions
-        conditions = [v.c.res_type == resource_type]
+        conditions: list[Any] = []
+        if resource_type is not None:
+            conditions.append(v.c.res_type == resource_type)
         if resource_id is not None:
             conditions.append(v.c.res_id == resource_id)
         if since is not None:
             conditions.append(v.c.last_updated >= since)
+        if at is not None:
+            low, high = (at, None) if isinstance(at, str) else at
+            conditions.append(v.c.last_updated <= low if high is None else v.c.last_updated < high)
+            following = schema.versions.alias("following")
+            conditions.append(
+                ~select(following.c.version_id)
+                .where(
+                    following.c.res_type == v.c.res_type,
+                    following.c.res_id == v.c.res_id,
+                    following.c.version_id == v.c.version_id + 1,
+                    following.c.last_updated <= low,
+                )
+                .exists()
+            )
         rows_statement = (
-            select(v.c.res_id, v.c.version_id, v.c.last_updated, v.c.body)
+            select(v.c.res_type, v.c.res_id, v.c.version_id, v.c.last_updated, v.c.method, v.c.body)
             .where(*conditions)
-            .order_by(v.c.last_updated.desc(), v.c.res_id, v.c.version_id.desc())
+            .order_by(v.c.last_updated.desc(), v.c.res_type, v.c.res_id, v.c.version_id.desc())
             .limit(count)
             .offset(offset)
         )
@@ -496,10 +565,11 @@ class Store:
             rows = connection.execute(rows_statement).all() if count else []
         items = tuple(
             StoredResource(
-                resource_type, r.res_id, r.version_id, _served_instant(r.last_updated), r.body
+                r.res_type, r.res_id, r.version_id, _served_instant(r.last_updated),
+                _body(r.body), r.method,
             )
             for r in rows
-        )
+        )  # fmt: skip
         return Page(total, items, offset + len(items) < total)
 
     def search(self, query: SearchQuery) -> Page:
@@ -538,19 +608,25 @@ class Store:
 
     # --- writes --------------------------------------------------------------------------
 
-    def put(self, resources: Sequence[Resource]) -> list[WriteOutcome]:
+    def put(
+        self, resources: Sequence[Resource], *, methods: Sequence[str] | None = None
+    ) -> list[WriteOutcome]:
         """Store every resource as its next version, in one transaction.
 
-        A resource whose content equals its current version is left alone. Resources
-        must already be valid; each needs ``resourceType`` and ``id``, and a (type, id)
-        may appear only once in a batch.
+        A resource whose content equals its current version is left alone. ``methods[i]``
+        is the HTTP method recorded for the new version of ``resources[i]`` (POST, PUT or
+        PATCH); without it, POST when the id is new and PUT otherwise. An id whose latest
+        version is a delete comes back as its next version ("created"). Resources must
+        already be valid; each needs ``resourceType`` and ``id``, and a (type, id) may
+        appear only once in a batch.
         """
-        seen: set[tuple[str, str]] = set()
-        for resource in resources:
-            key = (resource["resourceType"], resource["id"])
-            if key in seen:
-                raise ValueError(f"{key[0]}/{key[1]} appears twice in one write")
-            seen.add(key)
+        if methods is not None:
+            if len(methods) != len(resources):
+                raise ValueError(f"{len(methods)} methods for {len(resources)} resources")
+            for method in methods:
+                if method not in _CONTENT_METHODS:
+                    raise ValueError(f"a version with content is not made by {method!r}")
+        _refuse_repeats((r["resourceType"], r["id"]) for r in resources)
         moment = _now()
         key_time = instant_key(moment)
         served = _served_instant(key_time)
@@ -559,7 +635,8 @@ class Store:
             written = refreshed = 0
             for start in range(0, len(resources), _WRITE_BATCH):
                 chunk = resources[start : start + _WRITE_BATCH]
-                outcomes += self._put_chunk(connection, chunk, key_time, served)
+                chunk_methods = None if methods is None else methods[start : start + _WRITE_BATCH]
+                outcomes += self._put_chunk(connection, chunk, chunk_methods, key_time, served)
                 check_deadline()  # past the request's deadline: the transaction rolls back
                 written = sum(o.action != "unchanged" for o in outcomes)
                 if written >= 2 * refreshed + _WRITE_BATCH:  # each time the tables double
@@ -570,26 +647,39 @@ class Store:
         return outcomes
 
     def _put_chunk(
-        self, connection: Connection, resources: Sequence[Resource], key_time: str, served: str
+        self,
+        connection: Connection,
+        resources: Sequence[Resource],
+        methods: Sequence[str] | None,
+        key_time: str,
+        served: str,
     ) -> list[WriteOutcome]:
         """Write a slice of a batch with a handful of statements (each ``executemany``)
         rather than several per resource: loading tens of thousands of resources is bound
         by round trips to the database."""
         c, si = schema.current, schema.search_index
-        stored = self._current_pointers(connection, resources)
+        keys = [(r["resourceType"], r["id"]) for r in resources]
+        stored = self._current_pointers(connection, keys)
+        gone = self._deleted_versions(connection, [k for k in keys if k not in stored])
         outcomes: list[WriteOutcome] = []
         versions: list[dict[str, Any]] = []
         created: list[dict[str, Any]] = []
         updated: list[dict[str, Any]] = []
         index_rows: list[dict[str, Any]] = []
-        for resource in resources:
-            key = (resource["resourceType"], resource["id"])
+        for position, (key, resource) in enumerate(zip(keys, resources, strict=True)):
             digest = content_hash(resource)
             row = stored.get(key)
             if row is not None and row[1] == digest:
                 outcomes.append(WriteOutcome(*key, row[0], _served_instant(row[2]), "unchanged"))
                 continue
-            version_id = 1 if row is None else row[0] + 1
+            if row is not None:
+                version_id = row[0] + 1
+            else:
+                version_id = gone[key][0] + 1 if key in gone else 1
+            if methods is not None:
+                method = methods[position]
+            else:
+                method = "POST" if row is None else "PUT"
             versions.append(
                 {
                     "res_type": key[0],
@@ -597,6 +687,7 @@ class Store:
                     "version_id": version_id,
                     "last_updated": key_time,
                     "content_hash": digest,
+                    "method": method,
                     "body": _serialize(resource, version_id, served),
                 }
             )
@@ -631,16 +722,72 @@ class Store:
             connection.execute(insert(si), index_rows)
         return outcomes
 
+    def delete(self, keys: Sequence[tuple[str, str]]) -> list[WriteOutcome]:
+        """Delete each (type, id), in one transaction (the caller's ``transaction()`` if one
+        is open): a resource with a current version gets a new version with method DELETE
+        and no content ("deleted"), and leaves the current versions and the search index;
+        earlier versions stay in history and vread. An id with no current version (never
+        stored, or deleted already) is left alone ("absent", version 0 if it never
+        existed). A (type, id) may appear only once."""
+        _refuse_repeats(keys)
+        key_time = instant_key(_now())
+        served = _served_instant(key_time)
+        c, si = schema.current, schema.search_index
+        outcomes: list[WriteOutcome] = []
+        with self._operational(), self._writing() as connection:
+            for start in range(0, len(keys), _WRITE_BATCH):
+                chunk = keys[start : start + _WRITE_BATCH]
+                stored = self._current_pointers(connection, chunk)
+                gone = self._deleted_versions(connection, [k for k in chunk if k not in stored])
+                versions: list[dict[str, Any]] = []
+                for key in chunk:
+                    row = stored.get(key)
+                    if row is None:
+                        number, moment = gone.get(key, (0, ""))
+                        when = _served_instant(moment) if moment else ""
+                        outcomes.append(WriteOutcome(*key, number, when, "absent"))
+                        continue
+                    versions.append(
+                        {
+                            "res_type": key[0],
+                            "res_id": key[1],
+                            "version_id": row[0] + 1,
+                            "last_updated": key_time,
+                            "content_hash": "",
+                            "method": "DELETE",
+                            "body": None,
+                        }
+                    )
+                    outcomes.append(WriteOutcome(*key, row[0] + 1, served, "deleted"))
+                if not versions:
+                    continue
+                same = [{"b_type": v["res_type"], "b_id": v["res_id"]} for v in versions]
+                connection.execute(
+                    delete(si).where(
+                        si.c.res_type == bindparam("b_type"), si.c.res_id == bindparam("b_id")
+                    ),
+                    same,
+                )
+                connection.execute(
+                    delete(c).where(
+                        c.c.res_type == bindparam("b_type"), c.c.res_id == bindparam("b_id")
+                    ),
+                    same,
+                )
+                connection.execute(insert(schema.versions), versions)
+                check_deadline()
+        return outcomes
+
     @staticmethod
     def _current_pointers(
-        connection: Connection, resources: Sequence[Resource]
+        connection: Connection, keys: Sequence[tuple[str, str]]
     ) -> dict[tuple[str, str], tuple[int, str, str]]:
         """(version, content hash, last updated) of the stored current version of each
         resource, by (type, id)."""
         c = schema.current
         ids_by_type: dict[str, list[str]] = {}
-        for resource in resources:
-            ids_by_type.setdefault(resource["resourceType"], []).append(resource["id"])
+        for resource_type, resource_id in keys:
+            ids_by_type.setdefault(resource_type, []).append(resource_id)
         found: dict[tuple[str, str], tuple[int, str, str]] = {}
         for resource_type, ids in ids_by_type.items():
             rows = connection.execute(
@@ -652,11 +799,44 @@ class Store:
                 found[(resource_type, res_id)] = (version_id, digest, last_updated)
         return found
 
+    @staticmethod
+    def _deleted_versions(
+        connection: Connection, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[int, str]]:
+        """(latest version, its time as an instant key) of each of ``keys`` that has
+        versions; called for ids with no current version, so: the deleted ones."""
+        v = schema.versions
+        ids_by_type: dict[str, list[str]] = {}
+        for resource_type, resource_id in keys:
+            ids_by_type.setdefault(resource_type, []).append(resource_id)
+        found: dict[tuple[str, str], tuple[int, str]] = {}
+        for resource_type, ids in ids_by_type.items():
+            rows = connection.execute(
+                select(v.c.res_id, func.max(v.c.version_id), func.max(v.c.last_updated))
+                .where(v.c.res_type == resource_type, v.c.res_id.in_(ids))
+                .group_by(v.c.res_id)
+            )
+            for res_id, version_id, last_updated in rows:
+                found[(resource_type, res_id)] = (version_id, last_updated)
+        return found
+
     def counts(self) -> dict[str, int]:
         c = schema.current
         statement = select(c.c.res_type, func.count()).group_by(c.c.res_type)
         with self._operational(), self._reading() as connection:
             return {t: n for t, n in connection.execute(statement).all()}
+
+
+def _refuse_repeats(keys: Iterable[tuple[str, str]]) -> None:
+    seen: set[tuple[str, str]] = set()
+    for key in keys:
+        if key in seen:
+            raise ValueError(f"{key[0]}/{key[1]} appears twice in one write")
+        seen.add(key)
+
+
+def _body(body: bytes | None) -> bytes:
+    return b"" if body is None else bytes(body)
 
 
 def _index_row(resource_type: str, resource_id: str, entry: IndexEntry) -> dict[str, Any]:

@@ -4,16 +4,17 @@ and upgrading is safe to repeat and to run from several processes at once."""
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 
 from service.store import Store, make_engine, schema
-from service.store.migrate import head, revision
-from tests.store.conftest import activity
+from service.store.migrate import _config, head, revision
 
 # Indexes that exist on one backend only, made by migration 0002 outside the models.
 CONTAINS_INDEXES = {"ix_search_index_norm_trgm", "ix_search_index_norm"}
@@ -60,7 +61,7 @@ def test_text_compares_by_code_point_on_both_backends(store: Store) -> None:
                 )
             ).all()
             collations = {(t, c): name for t, c, name in rows if t != "alembic_version"}
-            assert len(collations) == 20  # every text column of the three tables
+            assert len(collations) == 21  # every text column of the three tables
             assert set(collations.values()) == {"C"}
         else:
             ddl = connection.execute(text("SELECT group_concat(sql) FROM sqlite_master")).scalar()
@@ -68,17 +69,92 @@ def test_text_compares_by_code_point_on_both_backends(store: Store) -> None:
             assert "COLLATE" not in ddl.upper()
 
 
+def _at_revision(url: str, target: str) -> Store:
+    """A store whose schema is at revision ``target`` (older than the latest)."""
+    store = Store(make_engine(url))
+    with store._writing(unlimited=True) as connection:
+        command.upgrade(_config(connection), target)
+    return store
+
+
 def test_a_database_made_before_migrations_is_adopted(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
-    engine = create_engine(url)
-    schema.metadata.create_all(engine)  # what the store did before it had migrations
-    engine.dispose()
+    old = _at_revision(url, "0001")  # the tables the store created before migrations
+    with old.engine.begin() as connection:
+        connection.execute(text("DROP TABLE alembic_version"))
+        connection.execute(text(OLD_VERSION), _old_row("kept", 1, "2026-01-01"))
+        connection.execute(text(OLD_POINTER), _old_row("kept", 1, "2026-01-01"))
+    old.engine.dispose()
     store = Store(make_engine(url))
     try:
-        store.put([activity("kept", title="kept")])
         assert store.migrate() is True
         store.check()
         assert store.read("ActivityDefinition", "kept") is not None
+    finally:
+        store.engine.dispose()
+
+
+# Rows as the store wrote them before revision 0003 (no method column).
+OLD_VERSION = (
+    "INSERT INTO resource_version (res_type, res_id, version_id, last_updated, content_hash,"
+    " body) VALUES ('ActivityDefinition', :id, :n, :at, 'h', :body)"
+)
+OLD_POINTER = (
+    "INSERT INTO resource_current (res_type, res_id, version_id, last_updated, content_hash)"
+    " VALUES ('ActivityDefinition', :id, :n, :at, 'h')"
+)
+OLD_INDEX = (
+    "INSERT INTO search_index (res_type, res_id, param, key, value)"
+    " VALUES ('ActivityDefinition', :id, 'title', 'x', 'x')"
+)
+
+
+def _old_row(resource_id: str, version: int, at: str) -> dict[str, object]:
+    body = {
+        "resourceType": "ActivityDefinition",
+        "id": resource_id,
+        "meta": {"versionId": str(version)},
+    }
+    return {"id": resource_id, "n": version, "at": at, "body": json.dumps(body).encode()}
+
+
+def test_upgrading_from_0002_keeps_every_version_and_records_its_method(
+    database_url: str,
+) -> None:
+    """Rows written before 0003 get the method history showed for them (version 1 POST,
+    later ones PUT); every pointer and index row survives (SQLite rebuilds the table under
+    enforced foreign keys), and the upgraded store can then delete."""
+    old = _at_revision(database_url, "0002")
+    with old.engine.begin() as connection:
+        for resource_id, latest in (("one", 1), ("three", 3)):
+            for n in range(1, latest + 1):
+                connection.execute(text(OLD_VERSION), _old_row(resource_id, n, f"2026-01-0{n}"))
+            connection.execute(
+                text(OLD_POINTER), _old_row(resource_id, latest, f"2026-01-0{latest}")
+            )
+            connection.execute(text(OLD_INDEX), {"id": resource_id})
+    old.engine.dispose()
+    store = Store(make_engine(database_url))
+    try:
+        assert store.migrate() is True
+        store.check()
+        page = store.history("ActivityDefinition", None, count=10, offset=0)
+        methods = {(i.id, i.version_id): i.method for i in page.items}
+        assert methods == {
+            ("one", 1): "POST",
+            ("three", 1): "POST",
+            ("three", 2): "PUT",
+            ("three", 3): "PUT",
+        }
+        three = store.read("ActivityDefinition", "three")
+        assert three is not None and three.version_id == 3
+        with store.engine.connect() as connection:
+            indexed = connection.execute(text("SELECT count(*) FROM search_index")).scalar()
+        assert indexed == 2
+        [deleted] = store.delete([("ActivityDefinition", "three")])
+        assert (deleted.action, deleted.version_id) == ("deleted", 4)
+        assert store.latest("ActivityDefinition", "three") is not None
+        assert store.vread("ActivityDefinition", "three", 2) is not None
     finally:
         store.engine.dispose()
 
