@@ -10,6 +10,9 @@ Three clients, each used the way its documentation says to use it:
 * plain ``requests`` for what the clients do not show: every page of every type, validated
   with the project's independent npm R4 validator, HTTP metadata, errors, HEAD, concurrency.
 
+Writes by fhirpy and fhirclient (issue 16, item 6) run against servers of their own, so the
+reads above see the fixtures unchanged; fhir-kit-client's are in test_fhir_kit_client.py.
+
 Expected values come from fixtures/fhir/*.json (what the live store was loaded from), never
 from the server.
 """
