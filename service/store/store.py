@@ -59,9 +59,9 @@ class StoredResource:
     """``meta.lastUpdated`` as served (FHIR instant)."""
     body: bytes
     """The JSON served; empty for a delete (``deleted``)."""
-    method: str = "PUT"
-    """The HTTP method that made this version (POST, PUT, PATCH or DELETE). Only
-    ``history`` and ``vread`` fill it in; reads and searches serve current content."""
+    method: str = ""
+    """The HTTP method that made this version (POST, PUT, PATCH or DELETE), as ``history``
+    and ``vread`` give it; empty from reads and searches, which serve current content."""
 
     @property
     def deleted(self) -> bool:

@@ -241,3 +241,22 @@ def test_history_bodies_are_the_stored_versions(client: FlaskClient) -> None:
         path = entry["fullUrl"].removeprefix(BASE)
         vread = client.get(f"/fhir{path}/_history/{version}")
         assert json.loads(vread.get_data()) == entry["resource"]
+
+
+@pytest.mark.parametrize(
+    ("accept", "content_type"),
+    [
+        ("application/fhir+xml", "application/fhir+xml; fhirVersion=4.0; charset=utf-8"),
+        (
+            "application/fhir+json; fhirVersion=5.0",
+            "application/fhir+json; fhirVersion=5.0; charset=utf-8",
+        ),
+    ],
+)
+def test_a_history_with_a_delete_renders_in_every_format(
+    client: FlaskClient, accept: str, content_type: str
+) -> None:
+    response = client.get(f"/fhir/{AD}/a/_history", headers={"Accept": accept})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.headers["Content-Type"] == content_type
+    assert response.get_data(as_text=True).count("DELETE") == 1
