@@ -12,7 +12,7 @@ from flask import Blueprint, Response, current_app
 from marshmallow import Schema
 from werkzeug.routing import BaseConverter
 
-from . import imports, package, validate, views
+from . import imports, package, validate, views, writes
 from .capability import capability_statement
 
 
@@ -105,12 +105,21 @@ ROUTES: tuple[Route, ...] = (
           operation=Operation("validate", "http://hl7.org/fhir/OperationDefinition/Resource-validate",
                               "type", body=validate.BODY_TYPES, body_is_subject=True)),
     Route("/_history", "history_system", views.history_system, ("GET",), "history-system"),
+    Route("", "transaction", writes.transaction_or_batch, ("POST",), "transaction"),
     Route("/<type:resource_type>", "search", views.search, ("GET",), "search-type"),
+    Route("/<type:resource_type>", "create", writes.create, ("POST",), "create"),
+    Route("/<type:resource_type>", "conditional_update", writes.conditional_update, ("PUT",)),
+    Route("/<type:resource_type>", "conditional_delete", writes.conditional_delete,
+          ("DELETE",)),
     Route("/<type:resource_type>/_search", "search_form", views.search, ("GET", "POST"),
           "search-type"),
     Route("/<type:resource_type>/_history", "history_type", views.history_type, ("GET",),
           "history-type"),
     Route("/<type:resource_type>/<id:resource_id>", "read", views.read, ("GET",), "read"),
+    Route("/<type:resource_type>/<id:resource_id>", "update", writes.update, ("PUT",), "update"),
+    Route("/<type:resource_type>/<id:resource_id>", "patch", writes.patch, ("PATCH",), "patch"),
+    Route("/<type:resource_type>/<id:resource_id>", "delete", writes.delete, ("DELETE",),
+          "delete"),
     Route("/<type:resource_type>/<id:resource_id>/_history", "history_instance",
           views.history_instance, ("GET",), "history-instance"),
     Route("/<type:resource_type>/<id:resource_id>/_history/<version_id>", "vread", views.vread,
