@@ -819,7 +819,7 @@ def writer(writable_server: str) -> SyncFHIRClient:
     )
 
 
-def _get(url: str, **params: str) -> requests.Response:
+def _get(url: str, /, **params: str) -> requests.Response:
     return requests.get(
         url, params=params, headers={"Accept": "application/fhir+json"}, timeout=TIMEOUT
     )
