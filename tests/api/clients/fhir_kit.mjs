@@ -3,7 +3,8 @@
 //
 // stdin: {"baseUrl", "token", "medication", "transaction"} (JSON; the test builds the bodies
 // from our fixtures). stdout: one JSON object, step name -> {ok, status, etag, location, body}
-// for an answer in 2xx, {ok: false, status, body} for an HTTP error (fhir-kit throws those),
+// for an answer in 2xx, {ok: false, status, message, body} for an HTTP error (fhir-kit throws
+// those; the message names the method and URL),
 // {ok: false, status: null, error} when the step could not run. A step that needs an earlier
 // one's result is recorded as not run, with the reason. Exit 0 when every step ran to an
 // answer; 1 with the reason on stderr when the driver itself failed (no module, bad input).
@@ -50,7 +51,7 @@ async function step(name, run) {
     results[name] = answered(await run());
   } catch (error) {
     results[name] = error.response
-      ? { ok: false, status: error.response.status, body: error.response.data }
+      ? { ok: false, status: error.response.status, message: error.message, body: error.response.data }
       : { ok: false, status: null, error: String(error) };
   }
   return results[name];
