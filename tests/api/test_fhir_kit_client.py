@@ -29,6 +29,9 @@ Step = dict[str, Any]
 DRIVER = ROOT / "tests" / "api" / "clients" / "fhir_kit.mjs"
 TIMEOUT = 120.0
 PUT_ID = "fhir-kit-transaction"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+# mercaptopurine's code: one Medication in the fixtures has it, and nothing here writes one.
+SYSTEM_SEARCH = {"_type": "Medication", "code": f"{RXNORM}|103"}
 
 
 def _fixture_medication(medication_id: str) -> Resource:
@@ -83,6 +86,7 @@ def steps(server: str) -> dict[str, Step]:
         "token": TOKEN,
         "medication": _medication(),
         "transaction": _transaction(),
+        "systemSearch": SYSTEM_SEARCH,
     }
     run = subprocess.run(
         [node, str(DRIVER)],
@@ -146,12 +150,52 @@ def test_update_with_a_stale_version_is_412_and_writes_nothing(steps: dict[str, 
     assert after["status"] == "inactive"
 
 
+def test_json_patch(steps: dict[str, Step]) -> None:
+    patched = _ok(steps["patch"], 200)
+    assert patched["meta"]["versionId"] == "3"
+    assert patched["status"] == "active"
+    assert _without_meta(patched) == {**_medication(), "id": patched["id"]}
+
+
 def test_delete_then_read_is_410_and_the_versions_stay(steps: dict[str, Step]) -> None:
     assert steps["delete"]["ok"], steps["delete"]
     assert steps["delete"]["status"] in {200, 204}, steps["delete"]
     _refused(steps["readAfterDelete"], 410)
     kept = _ok(steps["vreadAfterDelete"], 200)
-    assert kept["status"] == "inactive"
+    assert kept["meta"]["versionId"] == "3"
+    assert kept["status"] == "active"
+
+
+def test_history_shows_each_method(steps: dict[str, Step]) -> None:
+    history = _ok(steps["history"], 200)
+    assert history["type"] == "history"
+    # Newest first; the delete is an entry of its own, without a resource.
+    assert [e["request"]["method"] for e in history["entry"]] == [
+        "DELETE",
+        "PATCH",
+        "PUT",
+        "POST",
+    ]
+    assert "resource" not in history["entry"][0]
+    assert [e["resource"]["meta"]["versionId"] for e in history["entry"][1:]] == ["3", "2", "1"]
+
+
+def test_system_history_holds_the_delete(steps: dict[str, Step]) -> None:
+    history = _ok(steps["systemHistory"], 200)
+    assert history["type"] == "history"
+    created = steps["create"]["body"]["id"]
+    deletes = [
+        e
+        for e in history["entry"]
+        if e["request"]["method"] == "DELETE" and e["request"]["url"].endswith(created)
+    ]
+    assert len(deletes) == 1, history["entry"][:5]
+
+
+def test_system_search(steps: dict[str, Step]) -> None:
+    found = _ok(steps["systemSearch"], 200)
+    assert found["type"] == "searchset"
+    assert [e["resource"]["id"] for e in found.get("entry", [])] == ["mercaptopurine"]
 
 
 def test_transaction(steps: dict[str, Step], server: str) -> None:

@@ -41,6 +41,7 @@ from fhirclient.models.plandefinition import PlanDefinition
 from fhirclient.server import FHIRNotFoundException, FHIRUnauthorizedException
 from fhirpy import AsyncFHIRClient, SyncFHIRClient
 from fhirpy.base.exceptions import MultipleResourcesFound, ResourceNotFound
+from fhirpy.base.exceptions import OperationOutcome as FhirpyOutcome
 
 from tests.conftest import FIXTURES
 from tests.support.r4_validator import validate_r4
@@ -953,6 +954,52 @@ def test_a_stale_if_match_is_a_412_operation_outcome(
                      **{"If-Match": 'W/"2"'})  # fmt: skip
     assert current.status_code == 200, current.text
     assert _get(url).headers["ETag"] == 'W/"3"'
+
+
+def test_fhirpy_conditional_update_and_delete_by_code(
+    writer: SyncFHIRClient, writable_server: str
+) -> None:
+    code = f"{RXNORM}|103"  # mercaptopurine: one Medication in the fixtures has it
+    assert _medications_coded(RXNORM, "103") == {"mercaptopurine"}
+    matching = writer.resources("Medication").search(code=code)
+    body = {**FIXTURE["Medication"]["mercaptopurine"], "status": "inactive"}
+    updated, created = matching.update(writer.resource("Medication", **body))  # PUT ?code=
+    assert created is False
+    assert updated.id == "mercaptopurine"
+    assert updated["meta"]["versionId"] == "2"
+    assert _get(f"{writable_server}/Medication/mercaptopurine").json()["status"] == "inactive"
+
+    # An ActivityDefinition refers to it: the delete is refused (409) and changes nothing.
+    with pytest.raises(FhirpyOutcome) as refused:
+        matching.delete()  # DELETE Medication?code=…
+    assert [i["code"] for i in _errors(refused.value.resource)] == ["conflict"]
+    assert "ActivityDefinition/mercaptopurine-daily" in str(refused.value)
+    assert _get(f"{writable_server}/Medication/mercaptopurine").headers["ETag"] == 'W/"2"'
+
+    # One nothing refers to goes.
+    copy_ = writer.resource("Medication", **_medication_body())
+    copy_.save()
+    only_it = writer.resources("Medication").search(code=f"{RXNORM}|282388", _id=copy_.id)
+    _, status = only_it.delete()
+    assert status in {200, 204}
+    assert _get(f"{writable_server}/Medication/{copy_.id}").status_code == 410
+    assert only_it.fetch() == []
+
+
+def test_fhirpy_conditional_update_matching_several_is_412(
+    writer: SyncFHIRClient, writable_server: str
+) -> None:
+    for _ in range(2):  # at least two Medications carry imatinib's code now
+        writer.resource("Medication", **_medication_body()).save()
+    code = f"{RXNORM}|282388"
+    before = _snapshot(writable_server)
+    matching = writer.resources("Medication").search(code=code)
+    assert len(matching.limit(200).fetch_all()) >= 2
+    # Here fhirpy's name for a 412 is the right one.
+    with pytest.raises(MultipleResourcesFound) as raised:
+        matching.update(writer.resource("Medication", **_medication_body()))
+    assert _errors(json.loads(str(raised.value)))
+    assert _snapshot(writable_server) == before
 
 
 def _medications_by_product_title(title: str) -> set[str]:

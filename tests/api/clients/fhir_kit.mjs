@@ -1,7 +1,8 @@
 // fhir-kit-client (npm, pinned in validators/package-lock.json) against a live server: the
 // calls its README shows, one step each, for tests/api/test_fhir_kit_client.py to assert on.
 //
-// stdin: {"baseUrl", "token", "medication", "transaction"} (JSON; the test builds the bodies
+// stdin: {"baseUrl", "token", "medication", "transaction", "systemSearch"} (JSON; the test
+// builds the bodies and the query
 // from our fixtures). stdout: one JSON object, step name -> {ok, status, etag, location, body}
 // for an answer in 2xx, {ok: false, status, message, body} for an HTTP error (fhir-kit throws
 // those; the message names the method and URL),
@@ -91,15 +92,26 @@ if (id) {
     }),
   );
   await step('readAfterStale', () => client.read({ resourceType, id }));
+  await step('patch', () =>
+    client.patch({
+      resourceType,
+      id,
+      jsonPatch: [{ op: 'replace', path: '/status', value: 'active' }],
+      options: { headers: representation },
+    }),
+  );
   await step('delete', () => client.delete({ resourceType, id }));
   await step('readAfterDelete', () => client.read({ resourceType, id }));
-  await step('vreadAfterDelete', () => client.vread({ resourceType, id, version: '2' }));
+  await step('vreadAfterDelete', () => client.vread({ resourceType, id, version: '3' }));
+  await step('history', () => client.history({ resourceType, id }));
+  await step('systemHistory', () => client.history({ options: { headers: {} } }));
 } else {
-  for (const name of ['read', 'update', 'staleUpdate', 'readAfterStale', 'delete',
-    'readAfterDelete', 'vreadAfterDelete']) {
+  for (const name of ['read', 'update', 'staleUpdate', 'readAfterStale', 'patch', 'delete',
+    'readAfterDelete', 'vreadAfterDelete', 'history', 'systemHistory']) {
     notRun(name, 'create gave no id');
   }
 }
 await step('transaction', () => client.transaction({ body: input.transaction }));
+await step('systemSearch', () => client.systemSearch({ searchParams: input.systemSearch }));
 
 process.stdout.write(`${JSON.stringify(results)}\n`);
