@@ -11,6 +11,8 @@ from .views import negotiated
 
 # Headers a browser-based widget may read from a cross-origin GET.
 EXPOSED_HEADERS = ["ETag", "Last-Modified", "Location", "Content-Location"]
+# What a cross-origin script may send: reads, and the writes (each needs the Bearer token).
+CORS_METHODS = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]
 # How long a browser may reuse a CORS preflight's answer (browsers cap it lower).
 PREFLIGHT_MAX_AGE = 86400
 
@@ -44,7 +46,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(openapi.blueprint())
     CORS(
         app,
-        resources={r"/fhir/*": {"origins": "*", "methods": ["GET", "HEAD", "OPTIONS"]}},
+        resources={r"/fhir*": {"origins": "*", "methods": CORS_METHODS}},
         expose_headers=EXPOSED_HEADERS,
         max_age=PREFLIGHT_MAX_AGE,
     )

@@ -37,7 +37,7 @@ from service.search.query import (
     ResultSchema,
 )
 
-from . import imports
+from . import imports, writes
 from .capability import REVISED
 from .negotiation import DEFAULT_FHIR_VERSION, FHIR_VERSIONS, FORMATS
 from .registry import ROUTES, Operation, Route
@@ -240,6 +240,26 @@ def _transaction_response_schema() -> dict[str, Any]:
     )
     entry = _object(("fullUrl", "response"), fullUrl={"type": "string"}, response=response)
     return _bundle_schema("transaction-response", entry, total=False)
+
+
+def _write_response_schema() -> dict[str, Any]:
+    """A transaction-response or batch-response: each entry's status, and where it is."""
+    response = _object(
+        ("status",),
+        status={"type": "string", "pattern": "^[1-5][0-9][0-9]( .*)?$"},
+        location={"type": "string"},
+        etag={"type": "string"},
+        lastModified={"type": "string"},
+        outcome=_ref("schemas", "OperationOutcome"),
+    )
+    entry = _object(("response",), fullUrl={"type": "string"}, response=response,
+                    resource=_ref("schemas", "Resource"))  # fmt: skip
+    return _object(
+        ("resourceType", "type"),
+        resourceType=_enum("Bundle"),
+        type=_enum("transaction-response", "batch-response"),
+        entry={"type": "array", "items": entry},
+    )
 
 
 # --- media types --------------------------------------------------------------------------
@@ -515,10 +535,120 @@ def _success(endpoint: _Endpoint) -> tuple[str, dict[str, Any]]:
     raise LookupError(f"no reply is described for route {route.rule} ({route.interaction})")
 
 
+# The write interactions (service.api.writes), by the view that answers them.
+_INTERACTION_WRITES = {
+    writes.create: "create",
+    writes.update: "update",
+    writes.conditional_update: "update",
+    writes.patch: "patch",
+    writes.delete: "delete",
+    writes.conditional_delete: "delete",
+    writes.transaction_or_batch: "transaction",
+}
+
+
 def _writes(route: Route) -> bool:
     """Whether the route writes, and so needs the Bearer token. The registry does not say
     (an ``Operation.requires_token`` would be better); the writing views are known here."""
-    return route.view is imports.import_content
+    return route.view is imports.import_content or route.view in _INTERACTION_WRITES
+
+
+def _write_responses(endpoint: _Endpoint) -> dict[str, Any]:
+    """The replies of a write interaction: what it answers, and each error it can give."""
+    route, resource_type = endpoint.route, endpoint.resource_type
+    kind = _INTERACTION_WRITES[route.view]
+    outcome = _content(_ref("schemas", "OperationOutcome"))
+    versioned = {name: _ref("headers", name) for name in ("ETag", "Last-Modified", "Location")}
+    responses: dict[str, Any]
+    if kind == "transaction":
+        responses = {
+            "200": {
+                "description": "A transaction-response (all entries done) or batch-response "
+                "(each entry's own status and outcome) Bundle",
+                "content": _content(_ref("schemas", "Bundle_write-response")),
+            }
+        }
+    elif kind == "delete":
+        responses = {
+            "204": {"description": "Deleted, or nothing was there to delete"},
+            "200": {"description": "Deleted, with Prefer: return=OperationOutcome",
+                    "content": outcome},
+        }  # fmt: skip
+    else:
+        stored = {
+            "anyOf": [_ref("schemas", str(resource_type)), _ref("schemas", "OperationOutcome")]
+        }
+        body = _content(stored)
+        note = (
+            " (no body with Prefer: return=minimal, an OperationOutcome with "
+            "return=OperationOutcome)"
+        )
+        responses = {
+            "200": {"description": f"Updated, unchanged or (If-None-Exist) found{note}",
+                    "content": body, "headers": versioned},
+            "201": {"description": f"Created{note}", "content": body, "headers": versioned},
+        }  # fmt: skip
+        if kind == "patch":
+            del responses["201"]
+    errors = {400, 401, 403, 406, 412, 413, 415, 503}
+    if endpoint.path_parameters:
+        errors.add(404)
+    if kind in ("delete", "transaction"):
+        errors.add(409)
+    if kind == "delete":
+        errors -= {413, 415}
+    if kind in ("patch", "transaction"):
+        errors |= {410, 422}
+    for status in sorted(errors):
+        responses[str(status)] = _ref("responses", f"Error{status}")
+    return responses
+
+
+def _write_body(endpoint: _Endpoint) -> dict[str, Any]:
+    route, resource_type = endpoint.route, endpoint.resource_type
+    kind = _INTERACTION_WRITES[route.view]
+    if kind == "patch":
+        operation = _object(
+            ("op", "path"),
+            op=_enum("add", "remove", "replace", "move", "copy", "test"),
+            path={"type": "string"},
+            value={},
+            **{"from": {"type": "string"}},
+        )
+        return {
+            "required": True,
+            "description": "A JSON Patch (RFC 6902); the patched resource passes the gate",
+            "content": {writes.PATCH_BODIES[0]: {"schema": {"type": "array", "items": operation}}},
+        }
+    if kind == "transaction":
+        schema = _object(("resourceType", "type"), resourceType=_enum("Bundle"),
+                         type=_enum("transaction", "batch"), entry={"type": "array"})  # fmt: skip
+        return {
+            "required": True,
+            "description": "A transaction Bundle (all or nothing) or a batch Bundle",
+            "content": {m: {"schema": schema} for m in writes.JSON_BODIES},
+        }
+    content = {
+        media_type: {"schema": _ref("schemas", str(resource_type))} if _is_json(media_type) else {}
+        for media_type in writes.RESOURCE_BODIES
+    }
+    return {"required": True, "description": f"The {resource_type}", "content": content}
+
+
+def _write_headers(endpoint: _Endpoint) -> list[dict[str, Any]]:
+    kind = _INTERACTION_WRITES[endpoint.route.view]
+    headers = [_header_parameter("Prefer", "return=minimal | representation | OperationOutcome")]
+    if kind == "create":
+        headers.append(_header_parameter("If-None-Exist", "Search criteria: create only if "
+                                         "nothing matches (one match: 200 with it)"))  # fmt: skip
+    if kind in ("update", "patch", "delete") and endpoint.path_parameters:
+        headers.append(_header_parameter("If-Match", 'The version to change, W/"n" (412 if stale)'))
+    return headers
+
+
+def _header_parameter(name: str, description: str) -> dict[str, Any]:
+    return {"in": "header", "name": name, "required": False, "schema": {"type": "string"},
+            "description": description}  # fmt: skip
 
 
 def _reads_store(route: Route) -> bool:
@@ -527,6 +657,8 @@ def _reads_store(route: Route) -> bool:
 
 def _responses(endpoint: _Endpoint, method: str, has_parameters: bool) -> dict[str, Any]:
     route = endpoint.route
+    if route.view in _INTERACTION_WRITES:
+        return _write_responses(endpoint)
     description, schema = _success(endpoint)
     ok: dict[str, Any] = {"description": description, "content": _content(schema)}
     conditional = route.interaction in ("read", "vread")
@@ -788,6 +920,11 @@ def _parameters(builder: _Builder, endpoint: _Endpoint, method: str) -> list[Any
         params += builder.marshmallow_parameters(route.operation.parameters)
     if route.interaction == "history-system":
         return params + _history_parameters(builder)
+    if route.view in _INTERACTION_WRITES:
+        params += _write_headers(endpoint)
+        if resource_type is not None and not endpoint.path_parameters and method != "post":
+            params.append(_search_query(resource_type))  # conditional update and delete
+        return params
     if resource_type is None:
         return params
     if route.interaction == "search-type":
@@ -842,6 +979,10 @@ def _operation(builder: _Builder, endpoint: _Endpoint, method: str) -> dict[str,
     if method == "post" and route.interaction == "search-type":
         assert endpoint.resource_type is not None  # noqa: S101 (typed routes only)
         operation["requestBody"] = _form_body(endpoint.resource_type)
+    if route.view in _INTERACTION_WRITES:
+        operation["security"] = [{"bearer": []}]
+        if method in ("post", "put", "patch"):
+            operation["requestBody"] = _write_body(endpoint)
     has_parameters = len(params) > 1 + len(endpoint.path_parameters)
     operation["responses"] = _responses(endpoint, method, has_parameters or method == "post")
     return operation
@@ -862,7 +1003,10 @@ _ERRORS = {
     401: "No valid Authorization: Bearer token",
     403: "Writes are disabled: the server has no API token configured",
     404: "No such resource, version or type",
+    409: "A delete refused: other stored resources reference it",
     410: "The resource was deleted (the version asked for is its delete)",
+    412: "A precondition failed: If-Match is stale, or a conditional search matches several",
+    422: "A JSON Patch that does not apply, or would change the type or id",
     405: "Method not allowed here (Allow lists the allowed ones)",
     406: "No format or FHIR version the client accepts is produced here",
     413: "The body is larger than the server accepts",
@@ -884,6 +1028,9 @@ def _headers() -> dict[str, dict[str, Any]]:
         "Cache-Control": header("How long a cache may keep the reply", {"type": "string"}),
         "WWW-Authenticate": header("The scheme to authenticate with", {"type": "string"}),
         "Allow": header("The methods this endpoint allows", {"type": "string"}),
+        "Location": header(
+            "Where the version written is: [base]/Type/id/_history/n", {"type": "string"}
+        ),
         "Retry-After": header("Seconds to wait", {"type": "string", "pattern": "^[0-9]+$"}),
     }
 
@@ -907,6 +1054,7 @@ def _register_components(spec: APISpec, config: Mapping[str, Any]) -> None:
         "OperationOutcome": _outcome_schema(),
         "CapabilityStatement": _capability_schema(),
         "Bundle_transaction-response": _transaction_response_schema(),
+        "Bundle_write-response": _write_response_schema(),
         "Resource": _object(("resourceType",), resourceType={"type": "string"}),
         "Bundle_history": _history_schema(None),
     }
@@ -944,7 +1092,8 @@ def _description(config: Mapping[str, Any]) -> str:
             "separates alternatives (OR) and \\, escapes it; repeating a parameter ANDs. At "
             f"most {MAX_CLAUSES} search parameters and {MAX_VALUES} alternatives each.",
             "A method a path does not list is answered 405 with Allow. Reads and searches "
-            "are public, with CORS for GET; $import needs Authorization: Bearer.",
+            "are public; $import and every write (create, update, patch, delete, "
+            "POST /fhir with a transaction or batch Bundle) need Authorization: Bearer.",
             f"Canonical base of the content: {config.get('CANONICAL_BASE')}.",
         ]
     )

@@ -50,9 +50,10 @@ class Route:
 
 class TypeConverter(BaseConverter):
     """A resource type name: never ``$operation`` or ``_history``, which have rules of
-    their own (so ``GET /fhir/$import`` is a 405, not a search of type "$import")."""
+    their own (so ``GET /fhir/$import`` is a 405, not a search of type "$import"), and never
+    ``metadata`` (so ``POST /fhir/metadata`` is a 405, not a create of type "metadata")."""
 
-    regex = r"[A-Za-z][A-Za-z0-9]{0,63}"
+    regex = r"(?!metadata\b)[A-Za-z][A-Za-z0-9]{0,63}"
 
 
 class IdConverter(BaseConverter):

@@ -198,9 +198,13 @@ def test_a_vread_answers_preconditions_too(client: FlaskClient) -> None:
     ("path", "methods"),
     [
         ("/fhir/metadata", {"GET", "HEAD", "OPTIONS"}),
-        ("/fhir/PlanDefinition", {"GET", "HEAD", "OPTIONS"}),
+        ("/fhir", {"POST", "OPTIONS"}),
+        ("/fhir/PlanDefinition", {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"}),
         ("/fhir/PlanDefinition/_search", {"GET", "HEAD", "POST", "OPTIONS"}),
-        ("/fhir/PlanDefinition/all-induction", {"GET", "HEAD", "OPTIONS"}),
+        (
+            "/fhir/PlanDefinition/all-induction",
+            {"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"},
+        ),
         ("/fhir/PlanDefinition/all-induction/_history/1", {"GET", "HEAD", "OPTIONS"}),
         ("/fhir/$import", {"POST", "OPTIONS"}),
         ("/fhir/PlanDefinition/$validate", {"POST", "OPTIONS"}),
@@ -245,7 +249,7 @@ def test_a_cors_preflight_is_a_204_that_allows_the_request(client: FlaskClient) 
     [
         ("GET", "/fhir/PlanDefinition/no-such-plan", 404),
         ("GET", "/fhir/PlanDefinition?_count=bogus", 400),
-        ("DELETE", "/fhir/PlanDefinition/all-induction", 405),
+        ("PATCH", "/fhir/metadata", 405),
         ("GET", "/fhir/metadata?_format=image/png", 406),
         ("POST", "/fhir/$import", 401),
         ("GET", "/nowhere", 404),
