@@ -3,7 +3,9 @@
 Writes take a whole batch in one transaction: all of it lands or none of it does, and
 write transactions run one at a time (``engine.lock_for_writing``), so version numbers
 never collide, whichever node writes. Content identical to the current version creates no
-new version. Reads and searches return stored bytes untouched; inside ``snapshot()`` every
+new version. Each version records the HTTP method that made it; a delete is a version of
+its own, without content, that takes the resource out of reads and searches while its
+history stays. Reads and searches return stored bytes untouched; inside ``snapshot()`` every
 read sees the same committed state, so a reply never mixes two loads.
 """
 

@@ -15,6 +15,7 @@ from sqlalchemy import inspect, text
 
 from service.store import Store, make_engine, schema
 from service.store.migrate import _config, head, revision
+from tests.store.conftest import activity
 
 # Indexes that exist on one backend only, made by migration 0002 outside the models.
 CONTAINS_INDEXES = {"ix_search_index_norm_trgm", "ix_search_index_norm"}
@@ -170,3 +171,29 @@ def test_nodes_starting_together_migrate_once(database_url: str) -> None:
     finally:
         for store in stores:
             store.engine.dispose()
+
+
+def test_0003_downgrades_dropping_only_the_delete_versions(database_url: str) -> None:
+    store = Store(make_engine(database_url))
+    try:
+        store.migrate()
+        store.put([activity("kept", title="one")])
+        store.put([activity("gone", title="one")])
+        store.put([activity("gone", title="two")])
+        store.delete([("ActivityDefinition", "gone")])
+        with store._writing(unlimited=True) as connection:
+            command.downgrade(_config(connection), "0002")
+        with store.engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT res_id, version_id FROM resource_version ORDER BY res_id, version_id")
+            ).all()
+            columns = {c["name"] for c in inspect(connection).get_columns("resource_version")}
+        assert [tuple(r) for r in rows] == [("gone", 1), ("gone", 2), ("kept", 1)]
+        assert "method" not in columns
+        assert store.migrate() is True  # and up again
+        assert store.read("ActivityDefinition", "kept") is not None
+        assert store.read("ActivityDefinition", "gone") is None
+        [back] = store.put([activity("gone", title="three")])
+        assert (back.action, back.version_id) == ("created", 3)
+    finally:
+        store.engine.dispose()
