@@ -18,6 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from service.store import Store
+from tests.support.r4_validator import validate_r4
 
 from .conftest import make_app
 from .test_contract import BASE, FHIR_JSON, STRICT, assert_outcome, body, links
@@ -260,3 +261,16 @@ def test_a_history_with_a_delete_renders_in_every_format(
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.headers["Content-Type"] == content_type
     assert response.get_data(as_text=True).count("DELETE") == 1
+
+
+def test_the_new_replies_are_valid_r4_for_the_independent_validator(client: FlaskClient) -> None:
+    """FHIR.js (validators/) checks what fhir.resources does not: a history entry without
+    a resource, the 410 OperationOutcome, rest.interaction in the CapabilityStatement."""
+    replies = [
+        body(client.get(f"/fhir/{AD}/a/_history")),
+        body(client.get("/fhir/_history?_at=2026-12-01")),
+        body(client.get(f"/fhir/{AD}/a")),
+        body(client.get("/fhir/metadata")),
+    ]
+    verdicts = validate_r4(replies)
+    assert all(v.valid for v in verdicts), "\n".join(v.describe() for v in verdicts)
