@@ -146,10 +146,9 @@ def test_a_stale_if_match_in_an_entry_is_a_412_and_nothing_is_written(
 
 
 def test_if_none_exist_in_an_entry_finds_what_is_there(client: FlaskClient) -> None:
-    first = send(client, bundle("transaction", post(medication("tx-5"),
-                                                    ifNoneExist="identifier=urn:test|tx-5")))  # fmt: skip
-    again = send(client, bundle("transaction", post(medication("tx-5"),
-                                                    ifNoneExist="identifier=urn:test|tx-5")))  # fmt: skip
+    entry = post(medication("tx-5"), ifNoneExist="identifier=urn:test|tx-5")
+    first = send(client, bundle("transaction", entry))
+    again = send(client, bundle("transaction", entry))
     assert first.get_json()["entry"][0]["response"]["status"] == "201 Created"
     assert again.get_json()["entry"][0]["response"]["status"] == "200 OK"
     assert (
