@@ -80,6 +80,9 @@ def capability_statement(
     system_interactions = [
         r.interaction for r in routes if r.interaction and r.interaction in SYSTEM_INTERACTIONS
     ]
+    if "transaction" in system_interactions:  # POST [base] takes a batch Bundle as well
+        system_interactions.append("batch")
+    writes = {"create", "update", "delete"} <= set(interactions)
     operations = list(dict.fromkeys(r.operation for r in routes if r.operation))
     system_operations = [op for op in operations if op.level == "system"]
     software_version = version("ped-fhir")
@@ -115,11 +118,11 @@ def capability_statement(
                 "interaction": [{"code": code} for code in dict.fromkeys(interactions)],
                 "versioning": "versioned",
                 "readHistory": True,
-                "updateCreate": False,
-                "conditionalCreate": False,
+                "updateCreate": writes,
+                "conditionalCreate": writes,
                 "conditionalRead": "full-support",
-                "conditionalUpdate": False,
-                "conditionalDelete": "not-supported",
+                "conditionalUpdate": writes,
+                "conditionalDelete": "single" if writes else "not-supported",
                 "searchInclude": _includes(resource_type),
                 "searchRevInclude": _revincludes(resource_type),
                 "searchParam": search_params,
@@ -144,22 +147,28 @@ def capability_statement(
         "experimental": False,
         "date": REVISED,
         "publisher": "ped-fhir",
-        "description": "Read-only FHIR R4 server for cancer patient-education content: "
-        "PlanDefinitions per treatment phase, ActivityDefinitions, Medications.",
+        "description": "FHIR R4 server for cancer patient-education content: "
+        "PlanDefinitions per treatment phase, ActivityDefinitions, Medications. Reads are "
+        "public; writes need a Bearer token.",
         "kind": "instance",
         "software": {"name": "ped-fhir", "version": software_version},
         "implementation": {"description": "ped-fhir", "url": base},
         "fhirVersion": fhir_version,
         "format": [f.media_type for f in FORMATS] + [f.name for f in FORMATS],
+        **({"patchFormat": ["application/json-patch+json"]} if "patch" in interactions else {}),
         "rest": [
             {
                 "mode": "server",
-                "documentation": "Reads and searches are public; the $import operation "
-                "requires Authorization: Bearer with the configured token. Unknown search "
-                "parameters are ignored unless the request sends Prefer: handling=strict.",
+                "documentation": "Reads and searches are public. Writes (create with "
+                "If-None-Exist, update with If-Match and create-on-update, conditional update "
+                "and delete, JSON Patch, delete, POST [base] with a transaction or batch "
+                "Bundle) and the $import operation require Authorization: Bearer with the "
+                "configured token. A delete is refused (409) while other stored resources "
+                "reference it. Unknown search parameters are ignored unless the request sends "
+                "Prefer: handling=strict.",
                 "security": {
                     "cors": True,
-                    "description": "CORS for GET. Writes need a Bearer token.",
+                    "description": "CORS for reads and writes. Writes need a Bearer token.",
                 },
                 "resource": resources,
                 **(
