@@ -338,6 +338,7 @@ def search(resource_type: str) -> Response:
             resource_type,
             _search_pairs(),
             strict=_strict(),
+            base=fhir_base(),
         )
     except SearchError as e:
         raise FhirError(400, str(e), "invalid") from None

@@ -10,9 +10,9 @@ can say so.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from marshmallow import Schema, ValidationError, fields, validate
 
@@ -68,6 +68,21 @@ class Clause:
     param: SearchParam
     modifier: str | None
     values: tuple[Value, ...]
+    link: Link | None = None
+    """A chained (``ref.param``) or reverse-chained (``_has``) clause: ``param`` is then the
+    reference followed and ``values`` is empty (the values are the inner clause's)."""
+
+
+@dataclass(frozen=True)
+class Link:
+    """One level of chaining. ``chain``: resources whose ``ref`` (a parameter of the searched
+    type) points at an ``other`` resource matching ``inner``. ``has``: resources that an
+    ``other`` resource matching ``inner`` points at through ``ref`` (a parameter of ``other``)."""
+
+    direction: Literal["chain", "has"]
+    other: str
+    ref: SearchParam
+    inner: Clause
 
 
 @dataclass(frozen=True)
@@ -157,7 +172,9 @@ def _date(text: str) -> DatePredicate:
         raise SearchError(str(e)) from None
 
 
-def _values(param: SearchParam, modifier: str | None, raw: str) -> tuple[Value, ...]:
+def _values(
+    param: SearchParam, modifier: str | None, raw: str, base: str | None = None
+) -> tuple[Value, ...]:
     if modifier == "missing":
         if raw not in ("true", "false"):
             raise SearchError(f"{param.name}:missing takes true or false, not {raw!r}")
@@ -176,9 +193,23 @@ def _values(param: SearchParam, modifier: str | None, raw: str) -> tuple[Value, 
                 raise SearchError(f"{param.name} takes type$value, not {item!r}")
             forms = [_token(p) for p in parts]
             values.append("$".join(_token_form(t) for t in forms))
+        elif param.type == "reference" and not param.canonical and base:
+            values.append(_local_reference(_unescape(item), base))
         else:
             values.append(_unescape(item))
     return tuple(values)
+
+
+def _local_reference(reference: str, base: str) -> str:
+    """An absolute reference on this server's own base is the relative ``Type/id`` we store
+    (R4: they match); any other absolute URL is kept, and matches only itself."""
+    prefix = base.rstrip("/") + "/"
+    if reference.startswith(prefix):
+        rest = reference[len(prefix) :]
+        type_name, _, resource_id = rest.partition("/")
+        if type_name in PARAMETERS and resource_id and "/" not in resource_id:
+            return rest
+    return reference
 
 
 def _token_form(token: Token) -> str:
@@ -264,7 +295,10 @@ def parse_search(
     pairs: Iterable[tuple[str, str]],
     *,
     strict: bool = False,
+    base: str | None = None,
 ) -> ParsedSearch:
+    """``base``: the absolute base this server is reached at (``Type/id`` references given
+    as absolute URLs on it match the stored relative ones)."""
     params = PARAMETERS[resource_type]
     clauses: list[Clause] = []
     applied: list[tuple[str, str]] = []
@@ -291,24 +325,24 @@ def parse_search(
                 raise SearchError(f"{name} is given more than once")
             result[name] = raw
             continue
-        base, _, modifier = name.partition(":")
-        param = params.get(base)
-        if param is None:
-            unsupported = _unsupported_form(params, base)
-            if unsupported is not None:  # never ignored: ignoring it would return everything
-                raise SearchError(unsupported)
-            if strict:
-                raise SearchError(f"unknown search parameter {base!r} for {resource_type}")
-            ignored.append(name)
-            if len(clauses) + len(ignored) > MAX_CLAUSES:
-                raise SearchError(f"more than {MAX_CLAUSES} search parameters in one search")
-            continue
-        if modifier and modifier not in param.modifiers:
-            raise SearchError(f"modifier :{modifier} is not supported on {base} ({param.type})")
-        values = _values(param, modifier or None, raw)
-        if len(values) > MAX_VALUES:
-            raise SearchError(f"{base} has {len(values)} values; at most {MAX_VALUES} are allowed")
-        clauses.append(Clause(param, modifier or None, values))
+        # Never ignored, even in lenient handling: dropping a chain or _has would answer
+        # every resource as if it had matched.
+        if name == "_has" or name.startswith("_has:"):
+            clauses.append(_reverse_chain(resource_type, name, raw, base))
+        elif "." in name and name.partition(".")[0].partition(":")[0] in params:
+            clauses.append(_chain(resource_type, name, raw, base))
+        else:
+            param_name, _, modifier = name.partition(":")
+            if param_name not in params:
+                if strict:
+                    raise SearchError(
+                        f"unknown search parameter {param_name!r} for {resource_type}"
+                    )
+                ignored.append(name)
+                if len(clauses) + len(ignored) > MAX_CLAUSES:
+                    raise SearchError(f"more than {MAX_CLAUSES} search parameters in one search")
+                continue
+            clauses.append(_plain(resource_type, param_name, modifier, raw, base))
         if len(clauses) + len(ignored) > MAX_CLAUSES:
             raise SearchError(f"more than {MAX_CLAUSES} search parameters in one search")
         applied.append((name, raw))
@@ -339,22 +373,90 @@ def parse_search(
     return ParsedSearch(query, tuple(applied), tuple(ignored), tuple(skipped))
 
 
-def _unsupported_form(params: Mapping[str, SearchParam], base: str) -> str | None:
-    """Why a parameter of a form this server does not evaluate is refused, even in lenient
-    handling: chaining (``definition.title``) and reverse chaining (``_has``) narrow a
-    search, so dropping them would answer with every resource as if they had matched."""
-    if base == "_has":
-        return (
-            "_has (reverse chaining) is not supported here; search the referring type "
-            "and follow its references instead"
+def _plain(resource_type: str, name: str, modifier: str, raw: str, base: str | None) -> Clause:
+    """``name[:modifier]=raw`` over ``resource_type``, whose parameter ``name`` must exist."""
+    param = PARAMETERS[resource_type].get(name)
+    if param is None:
+        raise SearchError(f"unknown search parameter {name!r} for {resource_type}")
+    if modifier and modifier not in param.modifiers:
+        raise SearchError(f"modifier :{modifier} is not supported on {name} ({param.type})")
+    values = _values(param, modifier or None, raw, base)
+    if len(values) > MAX_VALUES:
+        raise SearchError(f"{name} has {len(values)} values; at most {MAX_VALUES} are allowed")
+    return Clause(param, modifier or None, values)
+
+
+def _followable(resource_type: str) -> str:
+    names = sorted(p.name for p in PARAMETERS[resource_type].values() if p.targets)
+    return ", ".join(names) or "none"
+
+
+def _chain(resource_type: str, name: str, raw: str, base: str | None) -> Clause:
+    """``ref[:Type].param[:modifier]=raw``: one level of chaining over a reference parameter."""
+    head, _, rest = name.partition(".")
+    ref_name, _, type_name = head.partition(":")
+    ref = PARAMETERS[resource_type].get(ref_name)
+    if ref is None or not ref.targets:
+        what = "not a search parameter" if ref is None else "not a reference parameter"
+        raise SearchError(
+            f"chained parameter {name!r}: {ref_name!r} is {what} of {resource_type} this "
+            f"server can follow (it can chain: {_followable(resource_type)})"
         )
-    head, dot, _rest = base.partition(".")
-    if dot and head in params:
-        return (
-            f"chained parameter {base!r} is not supported here; search the referenced type "
-            f"first, then by {head}=Type/id"
+    if type_name and type_name not in ref.targets:
+        if type_name in PARAMETERS or type_name[:1].isupper():
+            raise SearchError(
+                f"chained parameter {name!r}: {ref_name} points to "
+                f"{', '.join(ref.targets)}, not {type_name}"
+            )
+        raise SearchError(f"chained parameter {name!r}: modifier :{type_name} is not supported")
+    if not type_name and len(ref.targets) > 1:
+        raise SearchError(
+            f"chained parameter {name!r}: {ref_name} can point to {', '.join(ref.targets)}; "
+            f"name the type, e.g. {ref_name}:{ref.targets[0]}.{rest}"
         )
-    return None
+    target = type_name or ref.targets[0]
+    inner_name, _, inner_modifier = rest.partition(":")
+    if "." in inner_name or inner_name == "_has":
+        raise SearchError(
+            f"chained parameter {name!r} goes more than one level deep; one level is supported"
+        )
+    try:
+        inner = _plain(target, inner_name, inner_modifier, raw, base)
+    except SearchError as e:
+        raise SearchError(f"chained parameter {name!r}: {e}") from None
+    return Clause(ref, None, (), Link("chain", target, ref, inner))
+
+
+def _reverse_chain(resource_type: str, name: str, raw: str, base: str | None) -> Clause:
+    """``_has:Type:ref:param[:modifier]=raw``: one level of reverse chaining."""
+    parts = name.split(":")
+    if len(parts) > 4 and parts[3] == "_has":
+        raise SearchError(f"{name!r}: nested _has is not supported; one level is")
+    if len(parts) < 4 or len(parts) > 5:
+        raise SearchError(f"{name!r}: expected _has:Type:reference:parameter")
+    _, source, ref_name, inner_name, *modifier = parts
+    if inner_name == "_has" or "." in inner_name:
+        raise SearchError(f"{name!r}: nested _has (or a chain inside _has) is not supported")
+    if source not in PARAMETERS:
+        raise SearchError(
+            f"{name!r}: {source!r} is not a type served here (served: {', '.join(PARAMETERS)})"
+        )
+    ref = PARAMETERS[source].get(ref_name)
+    if ref is None or not ref.targets:
+        raise SearchError(
+            f"{name!r}: {ref_name!r} is not a reference parameter of {source} this server can "
+            f"follow (it can follow: {_followable(source)})"
+        )
+    if resource_type not in ref.targets:
+        raise SearchError(
+            f"{name!r}: {source}:{ref_name} points to {', '.join(ref.targets)}, "
+            f"never to {resource_type}"
+        )
+    try:
+        inner = _plain(source, inner_name, modifier[0] if modifier else "", raw, base)
+    except SearchError as e:
+        raise SearchError(f"{name!r}: {e}") from None
+    return Clause(ref, None, (), Link("has", source, ref, inner))
 
 
 def _include(resource_type: str, kind: str, how: str, raw: str) -> Include | None:

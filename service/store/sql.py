@@ -19,12 +19,15 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    FromClause,
     Integer,
     Select,
+    String,
     and_,
     bindparam,
     false,
     func,
+    literal_column,
     not_,
     or_,
     select,
@@ -81,33 +84,49 @@ def _value_literals(clause: Clause, value: Value) -> Iterator[str]:
             yield from (f"{_like_escape(norm[:K])}%", f"{_like_escape(norm)}%")
 
 
-def shape(query: SearchQuery) -> tuple[Any, ...]:
-    clauses = tuple(
-        (
+def _clause_shape(clause: Clause) -> tuple[Any, ...]:
+    if clause.link is not None:
+        link = clause.link
+        return (
             clause.param.name,
-            clause.param.extract is None,
-            clause.modifier,
-            tuple(
-                ("missing", value) if isinstance(value, bool) else _value_shape(clause, value)
-                for value in clause.values
-            ),
+            (link.direction, link.other, link.ref.canonical, _clause_shape(link.inner)),
+            None,
+            (),
         )
-        for clause in query.clauses
+    return (
+        clause.param.name,
+        clause.param.extract is None,
+        clause.modifier,
+        tuple(
+            ("missing", value) if isinstance(value, bool) else _value_shape(clause, value)
+            for value in clause.values
+        ),
     )
+
+
+def shape(query: SearchQuery) -> tuple[Any, ...]:
+    clauses = tuple(_clause_shape(clause) for clause in query.clauses)
     return (query.resource_type, clauses, query.sort)
+
+
+def _clause_literals(clause: Clause, values: list[Any]) -> None:
+    if clause.link is not None:
+        _clause_literals(clause.link.inner, values)
+        return
+    if clause.modifier == "missing":
+        return
+    for value in clause.values:
+        if clause.param.extract is None and isinstance(value, Token):
+            values.append(value.code)
+        else:
+            values.extend(_value_literals(clause, value))
 
 
 def literals(query: SearchQuery) -> dict[str, Any]:
     """Bound values, named ``p0, p1, …`` in the order ``build`` binds them."""
     values: list[Any] = []
     for clause in query.clauses:
-        if clause.modifier == "missing":
-            continue
-        for value in clause.values:
-            if clause.param.extract is None and isinstance(value, Token):
-                values.append(value.code)
-            else:
-                values.extend(_value_literals(clause, value))
+        _clause_literals(clause, values)
     bound = {f"p{n}": value for n, value in enumerate(values)}
     bound.update(res_type=query.resource_type, limit=query.count + 1, offset=query.offset)
     return bound
@@ -152,7 +171,7 @@ def _date_match(low: Any, high: Any, prefix: str, p_low: Any, p_high: Any) -> Co
     return result
 
 
-def _value(value_shape: tuple[Any, ...], bind: _Binder) -> ColumnElement[bool]:
+def _value(value_shape: tuple[Any, ...], bind: _Binder, ix: FromClause = ix) -> ColumnElement[bool]:
     kind = value_shape[0]
     if kind == "token":
         _, has_code, system = value_shape
@@ -174,7 +193,7 @@ def _value(value_shape: tuple[Any, ...], bind: _Binder) -> ColumnElement[bool]:
 
 
 def _column_clause(
-    name: str, modifier: str | None, values: tuple[Any, ...], bind: _Binder
+    name: str, modifier: str | None, values: tuple[Any, ...], bind: _Binder, c: FromClause = c
 ) -> ColumnElement[bool]:
     """``_id`` and ``_lastUpdated`` are columns of the current-version table."""
     if modifier == "missing":
@@ -190,22 +209,84 @@ def _column_clause(
     )
 
 
-def _clause(
-    name: str, on_columns: bool, modifier: str | None, values: tuple[Any, ...], bind: _Binder
-) -> ColumnElement[bool]:
+@dataclass(frozen=True)
+class _Scope:
+    """Which resources a clause filters: the current-version table (or an alias of it), the
+    search index alias to look their rows up in, and their type (a bound parameter at the
+    top level, a constant inside a chain)."""
+
+    current: FromClause
+    index: FromClause
+    res_type: Any
+    type_name: str
+
+
+def _clause(clause_shape: tuple[Any, ...], bind: _Binder, scope: _Scope) -> ColumnElement[bool]:
+    name, on_columns, modifier, values = clause_shape
+    if isinstance(on_columns, tuple):
+        return _linked(name, on_columns, bind, scope)
     if on_columns:
-        return _column_clause(name, modifier, values, bind)
+        return _column_clause(name, modifier, values, bind, scope.current)
+    index = scope.index
 
     def ids(condition: ColumnElement[bool]) -> Any:
-        return select(ix.c.res_id).where(
-            ix.c.res_type == bindparam("res_type"), ix.c.param == name, condition
+        return select(index.c.res_id).where(
+            index.c.res_type == scope.res_type, index.c.param == name, condition
         )
 
+    cur = scope.current
     if modifier == "missing":
-        present = c.c.res_id.in_(ids(true()))
+        present = cur.c.res_id.in_(ids(true()))
         return not_(present) if values[0][1] else present
-    matches = or_(*(_value(value, bind) for value in values))
-    return c.c.res_id.not_in(ids(matches)) if modifier == "not" else c.c.res_id.in_(ids(matches))
+    matches = or_(*(_value(value, bind, index) for value in values))
+    return (
+        cur.c.res_id.not_in(ids(matches)) if modifier == "not" else cur.c.res_id.in_(ids(matches))
+    )
+
+
+def _linked(ref: str, link: tuple[Any, ...], bind: _Binder, scope: _Scope) -> ColumnElement[bool]:
+    """A chain or ``_has`` clause: sub-selects over fresh aliases (never correlated with the
+    enclosing query). Canonical references are matched against the other side's ``url``
+    index rows; ``Type/id`` references against the type and id."""
+    direction, other, canonical, inner_shape = link
+    other_current = c.alias()
+    inner_scope = _Scope(other_current, ix.alias(), other, other)
+    matching = [other_current.c.res_type == other, _clause(inner_shape, bind, inner_scope)]
+    other_ids = select(other_current.c.res_id).where(*matching)
+    refs = ix.alias()
+    urls = ix.alias()
+    if direction == "chain":
+        # the values ``ref`` may hold to point at a matching ``other`` resource
+        if canonical:
+            pointed: Any = select(urls.c.value).where(
+                urls.c.res_type == other, urls.c.param == "url", urls.c.res_id.in_(other_ids)
+            )
+        else:
+            pointed = select(_typed_id(other, other_current)).where(*matching)
+        return scope.current.c.res_id.in_(
+            select(refs.c.res_id).where(
+                refs.c.res_type == scope.res_type,
+                refs.c.param == ref,
+                refs.c.value.in_(pointed),
+            )
+        )
+    # _has: the values ``other``'s ``ref`` holds, from the matching ``other`` resources
+    held = select(refs.c.value).where(
+        refs.c.res_type == other, refs.c.param == ref, refs.c.res_id.in_(other_ids)
+    )
+    if canonical:
+        return scope.current.c.res_id.in_(
+            select(urls.c.res_id).where(
+                urls.c.res_type == scope.res_type, urls.c.param == "url", urls.c.value.in_(held)
+            )
+        )
+    return _typed_id(scope.type_name, scope.current).in_(held)
+
+
+def _typed_id(type_name: str, current: FromClause) -> ColumnElement[str]:
+    """``Type/id`` of a row, as a relative reference reads (the type is one of the served
+    type names, never client text)."""
+    return literal_column(f"'{type_name}/'", String).concat(current.c.res_id)
 
 
 _SORT_COLUMNS = {
@@ -226,13 +307,11 @@ class SearchStatements:
 
 
 def build(query_shape: tuple[Any, ...]) -> SearchStatements:
-    _resource_type, clauses, sort = query_shape
+    resource_type, clauses, sort = query_shape
     bind = _Binder()
+    scope = _Scope(c, ix, bindparam("res_type"), resource_type)
     conditions = [c.c.res_type == bindparam("res_type")]
-    conditions += [
-        _clause(name, on_columns, modifier, values, bind)
-        for name, on_columns, modifier, values in clauses
-    ]
+    conditions += [_clause(clause_shape, bind, scope) for clause_shape in clauses]
     order = [
         (_SORT_COLUMNS[key].desc() if descending else _SORT_COLUMNS[key].asc()).nulls_last()
         for key, descending in sort
