@@ -12,7 +12,10 @@ from flask import Blueprint, Response, current_app
 from marshmallow import Schema
 from werkzeug.routing import BaseConverter
 
-from . import imports, package, validate, views
+from service.conformance import CONFORMANCE_TYPES
+from service.conformance.operations import IMPORT
+
+from . import conformance, imports, package, validate, views
 from .capability import capability_statement
 
 
@@ -64,11 +67,14 @@ CONVERTERS = {"type": TypeConverter, "id": IdConverter}
 
 
 def metadata() -> Response:
+    config = current_app.config
     statement = capability_statement(
         ROUTES,
         views.fhir_base(),
-        current_app.config["CANONICAL_BASE"],
+        config["CANONICAL_BASE"],
         fhir_version=views.negotiated().fhir_version,
+        artifact_version=config["ARTIFACT_VERSION"],
+        package_name=config["PACKAGE_NAME"],
     )
     return views.reply(json.dumps(statement, ensure_ascii=False).encode())
 
@@ -94,8 +100,8 @@ _PACKAGE_INSTANCE = Operation(
 ROUTES: tuple[Route, ...] = (
     Route("/metadata", "metadata", metadata, ("GET",)),
     Route("/$import", "import", imports.import_content, ("POST",),
-          operation=Operation("import", "OperationDefinition/import", "system",
-                              body=tuple(imports.BODY_KINDS))),
+          operation=Operation(IMPORT.code, IMPORT.path, IMPORT.level,
+                              body=tuple(IMPORT.media_types))),
     Route("/PlanDefinition/$package", "package_type", package.package_type, ("GET", "POST"),
           operation=_PACKAGE),
     Route("/PlanDefinition/<id:resource_id>/$package", "package_instance",
@@ -116,10 +122,44 @@ ROUTES: tuple[Route, ...] = (
 )  # fmt: skip
 
 
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def _conformance_routes() -> tuple[Route, ...]:
+    """Our conformance resources (``service.conformance``): read and search, each write a
+    405. Static rules, so they come before the ``<type:resource_type>`` ones; listed in the
+    CapabilityStatement by ``capability`` (they are read-only, whatever the stored types
+    allow), not in OpenAPI."""
+    routes = []
+    for t in CONFORMANCE_TYPES:
+        routes += [
+            Route(f"/{t}", f"conformance_search_{t}", conformance.search, ("GET",)),
+            Route(f"/{t}", f"conformance_refuse_{t}", conformance.refuse, WRITES),
+            Route(f"/{t}/_search", f"conformance_search_form_{t}", conformance.search,
+                  ("GET", "POST")),
+            Route(f"/{t}/<id:resource_id>", f"conformance_read_{t}", conformance.read, ("GET",)),
+            Route(f"/{t}/<id:resource_id>", f"conformance_refuse_instance_{t}",
+                  conformance.refuse, WRITES),
+        ]  # fmt: skip
+    return tuple(routes)
+
+
+CONFORMANCE_ROUTES = _conformance_routes()
+
+
 def blueprint() -> Blueprint:
     bp = Blueprint("fhir", __name__, url_prefix="/fhir")
     for route in ROUTES:
         bp.add_url_rule(
             route.rule, endpoint=route.endpoint, view_func=route.view, methods=list(route.methods)
+        )
+    for route in CONFORMANCE_ROUTES:
+        resource_type = route.rule.split("/")[1]
+        bp.add_url_rule(
+            route.rule,
+            endpoint=route.endpoint,
+            view_func=route.view,
+            methods=list(route.methods),
+            defaults={"resource_type": resource_type},
         )
     return bp
