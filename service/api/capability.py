@@ -75,6 +75,10 @@ def _operation_entry(operation: OperationLike, canonical_base: str) -> dict[str,
     return {"name": operation.name, "definition": definition}
 
 
+# The CapabilityStatement's id: also read as CapabilityStatement/ped-fhir, where its
+# canonical url is when the canonical base is the served base.
+STATEMENT_ID = "ped-fhir"
+
 # The result parameters a search of our conformance resources takes.
 CONFORMANCE_RESULT_PARAMETERS = ("_count", "_offset", "_summary", "_elements", "_total")
 
@@ -182,11 +186,23 @@ def capability_statement(
         if typed:
             resources[-1]["operation"] = list({e["name"]: e for e in typed}.values())
     resources += [_conformance_entry(t) for t in CONFORMANCE_TYPES]
+    resources.append(
+        {
+            "type": "CapabilityStatement",
+            "profile": "http://hl7.org/fhir/StructureDefinition/CapabilityStatement",
+            "documentation": f"This statement, also at CapabilityStatement/{STATEMENT_ID} "
+            "(its canonical url when the canonical base is this server's).",
+            "interaction": [{"code": "read"}],
+            "versioning": "no-version",
+            "readHistory": False,
+            "updateCreate": False,
+        }
+    )
     guide = implementation_guide_url(canonical_base, package_name)
     return {
         "resourceType": "CapabilityStatement",
-        "id": "ped-fhir",
-        "url": f"{canonical_base}/CapabilityStatement/ped-fhir",
+        "id": STATEMENT_ID,
+        "url": f"{canonical_base}/CapabilityStatement/{STATEMENT_ID}",
         "version": software_version,
         "name": "PatientEducationFhirServer",
         "title": "Patient-education structured content (FHIR R4)",

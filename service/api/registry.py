@@ -16,7 +16,8 @@ from service.conformance import CONFORMANCE_TYPES
 from service.conformance.operations import IMPORT
 
 from . import conformance, imports, package, validate, views
-from .capability import capability_statement
+from .capability import STATEMENT_ID, capability_statement
+from .errors import FhirError
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,13 @@ def metadata() -> Response:
         package_name=config["PACKAGE_NAME"],
     )
     return views.reply(json.dumps(statement, ensure_ascii=False).encode())
+
+
+def read_statement(resource_id: str) -> Response:
+    """Read the CapabilityStatement by its id (``GET /fhir/metadata`` is the usual way)."""
+    if resource_id != STATEMENT_ID:
+        raise FhirError(404, f"CapabilityStatement/{resource_id} is not known", "not-found")
+    return metadata()
 
 
 _PACKAGE = Operation(
@@ -141,6 +149,11 @@ def _conformance_routes() -> tuple[Route, ...]:
             Route(f"/{t}/<id:resource_id>", f"conformance_refuse_instance_{t}",
                   conformance.refuse, WRITES),
         ]  # fmt: skip
+    statement = "/CapabilityStatement/<id:resource_id>"
+    routes += [
+        Route(statement, "capability_statement_read", read_statement, ("GET",)),
+        Route(statement, "capability_statement_refuse", conformance.refuse, WRITES),
+    ]
     return tuple(routes)
 
 
@@ -160,6 +173,6 @@ def blueprint() -> Blueprint:
             endpoint=route.endpoint,
             view_func=route.view,
             methods=list(route.methods),
-            defaults={"resource_type": resource_type},
+            defaults={} if route.view is read_statement else {"resource_type": resource_type},
         )
     return bp

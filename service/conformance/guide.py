@@ -46,7 +46,6 @@ def implementation_guide(
                     {
                         "reference": {"reference": f"{r['resourceType']}/{r['id']}"},
                         "name": str(r.get("title") or r.get("name") or r["id"]),
-                        "exampleBoolean": False,
                     }
                     for r in resources
                 ]

@@ -130,7 +130,6 @@ def search_parameter(
             "base": [resource_type],
             "type": param.type,
             "expression": param.expression,
-            "xpathUsage": "normal",
         }
     )
     if param.targets:

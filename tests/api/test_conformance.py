@@ -233,6 +233,25 @@ def test_search_answers_in_xml(client: FlaskClient) -> None:
     assert result.valid, result.describe()
 
 
+def test_each_resource_is_also_served_as_r5(client: FlaskClient) -> None:
+    for resource_type, resource_id in KEYS:
+        response = client.get(
+            f"/fhir/{resource_type}/{resource_id}",
+            headers={"Accept": "application/fhir+json; fhirVersion=5.0"},
+        )
+        assert response.status_code == 200, response.get_data(as_text=True)
+        assert (
+            as_json(response)["url"] == RESOURCES[KEYS.index((resource_type, resource_id))]["url"]
+        )
+
+
+def test_the_capability_statement_is_read_by_its_id(client: FlaskClient) -> None:
+    statement = as_json(client.get("/fhir/CapabilityStatement/ped-fhir"))
+    assert statement == as_json(client.get("/fhir/metadata"))
+    outcome_of(client.get("/fhir/CapabilityStatement/other"), 404)
+    outcome_of(client.put("/fhir/CapabilityStatement/ped-fhir", json=statement), 405)
+
+
 # --- writes ------------------------------------------------------------------------------
 
 
@@ -276,7 +295,8 @@ def test_the_capability_statement_passes_the_independent_r4_validator(app: Flask
 
 def test_capability_lists_the_conformance_types_read_only(app: Flask) -> None:
     entries = {r["type"]: r for r in statement_of(app)["rest"][0]["resource"]}
-    assert set(entries) == {*PARAMETERS, *CONFORMANCE_TYPES}
+    assert set(entries) == {*PARAMETERS, *CONFORMANCE_TYPES, "CapabilityStatement"}
+    assert [i["code"] for i in entries["CapabilityStatement"]["interaction"]] == ["read"]
     for resource_type in CONFORMANCE_TYPES:
         entry = entries[resource_type]
         assert [i["code"] for i in entry["interaction"]] == ["read", "search-type"]
@@ -292,7 +312,7 @@ def test_capability_lists_the_conformance_types_read_only(app: Flask) -> None:
 
 def test_every_listed_search_parameter_has_its_definition(app: Flask) -> None:
     for entry in statement_of(app)["rest"][0]["resource"]:
-        for param in entry["searchParam"]:
+        for param in entry.get("searchParam", []):
             if param["name"] in ("_count", "_offset", "_summary", "_elements", "_total",
                                  "_include", "_revinclude", "_sort"):  # fmt: skip
                 continue  # result parameters: no SearchParameter defines them
@@ -356,10 +376,9 @@ def test_every_canonical_under_the_base_resolves_with_get(own_base_app: Flask) -
     assert f"{SERVED}/OperationDefinition/import" in mentioned
     assert f"{SERVED}/ImplementationGuide/ped.education.content" in mentioned
     assert f"{SERVED}/SearchParameter/ActivityDefinition-product" in mentioned
+    assert statement["url"] in mentioned
     for canonical in sorted(mentioned):
         url = canonical.partition("|")[0]
-        if url == statement["url"]:
-            continue  # the CapabilityStatement's own: GET /fhir/metadata
         response = client.get(urlsplit(url).path)
         assert response.status_code == 200, canonical
         assert as_json(response)["url"] == url
