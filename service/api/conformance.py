@@ -247,6 +247,16 @@ def search(resource_type: str) -> Response:
     )
 
 
+def no_history(resource_type: str, **_: str) -> Response:
+    """History of our conformance resources: there is none (they are not versioned)."""
+    raise FhirError(
+        404,
+        f"{resource_type} resources here have no history: they are generated for this "
+        "server's version, not stored (read or search them)",
+        "not-supported",
+    )
+
+
 def refuse(resource_type: str, resource_id: str | None = None) -> Response:
     """Writes to our conformance resources: always 405."""
     raise _refuse_write(resource_type)

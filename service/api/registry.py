@@ -148,6 +148,12 @@ def _conformance_routes() -> tuple[Route, ...]:
             Route(f"/{t}/<id:resource_id>", f"conformance_read_{t}", conformance.read, ("GET",)),
             Route(f"/{t}/<id:resource_id>", f"conformance_refuse_instance_{t}",
                   conformance.refuse, WRITES),
+            Route(f"/{t}/_history", f"conformance_history_{t}", conformance.no_history,
+                  ("GET",)),
+            Route(f"/{t}/<id:resource_id>/_history", f"conformance_history_instance_{t}",
+                  conformance.no_history, ("GET",)),
+            Route(f"/{t}/<id:resource_id>/_history/<version_id>", f"conformance_vread_{t}",
+                  conformance.no_history, ("GET",)),
         ]  # fmt: skip
     statement = "/CapabilityStatement/<id:resource_id>"
     routes += [
@@ -158,6 +164,9 @@ def _conformance_routes() -> tuple[Route, ...]:
 
 
 CONFORMANCE_ROUTES = _conformance_routes()
+# Their endpoints (as the blueprint names them): OPTIONS answers GET and HEAD only there,
+# whatever methods the refusing rules take.
+READ_ONLY_ENDPOINTS = frozenset(f"fhir.{route.endpoint}" for route in CONFORMANCE_ROUTES)
 
 
 def blueprint() -> Blueprint:

@@ -279,6 +279,27 @@ def test_every_write_is_a_405_outcome(client: FlaskClient, resource_type: str) -
         assert response.headers["Allow"] == "GET, HEAD"
 
 
+@pytest.mark.parametrize("path", ["/fhir/SearchParameter", "/fhir/SearchParameter/x"])
+def test_options_allows_only_reads(client: FlaskClient, path: str) -> None:
+    response = client.options(path)
+    assert response.status_code == 204
+    assert set(response.allow) == {"GET", "HEAD", "OPTIONS"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/fhir/StructureDefinition/_history",
+        "/fhir/OperationDefinition/import/_history",
+        "/fhir/OperationDefinition/import/_history/1",
+    ],
+)
+def test_history_is_not_supported(client: FlaskClient, path: str) -> None:
+    outcome = outcome_of(client.get(path), 404)
+    assert outcome["issue"][0]["code"] == "not-supported"
+    assert "no history" in outcome["issue"][0]["diagnostics"]
+
+
 # --- the CapabilityStatement --------------------------------------------------------------
 
 
