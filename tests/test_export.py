@@ -23,6 +23,8 @@ from click.testing import Result
 from flask import Flask
 
 from mappings.limits import MAX_RESOURCES
+from mappings.rules import MappingConfig
+from mappings.rules.definitions import PROFILED, profile_url
 from service import ConfigError, create_app
 from service.conformance import definitions
 from service.export import DEPENDENCY_ORDER
@@ -226,11 +228,18 @@ def test_meta_other_than_the_servers_own_is_kept(
     monkeypatch.setattr(store, "current", tagged)
     assert export(app, tmp_path / "out").exit_code == 0
     tag = {"tag": [{"system": "urn:example:test", "code": "exported"}]}
+
+    def kept(resource: dict[str, Any]) -> dict[str, Any]:
+        # The mapping's own meta (the profile it claims) and the tag; not the server's.
+        if resource["resourceType"] not in PROFILED:
+            return tag
+        return {"profile": [profile_url(MappingConfig(), resource["resourceType"])], **tag}
+
     for bundle in bundles(tmp_path / "out"):
-        assert all(e["resource"]["meta"] == tag for e in bundle["entry"])
+        assert all(e["resource"]["meta"] == kept(e["resource"]) for e in bundle["entry"])
     for name, data in package_files(tmp_path / "out").items():
         if name.startswith(SERVED_TYPES):  # the content, not our conformance resources
-            assert json.loads(data)["meta"] == tag
+            assert json.loads(data)["meta"] == kept(json.loads(data))
 
 
 REFERENCE = re.compile(rf"^(?:{re.escape(BASE)}/)?({'|'.join(SERVED_TYPES)})/([^/|]+)(?:\|.*)?$")
