@@ -11,6 +11,7 @@ a GET when CANONICAL_BASE is the served base.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from mappings.rules.config import MappingConfig
+from mappings.rules.definitions import profile_url
 from service.api.imports import BODY_KINDS
 from service.api.registry import ROUTES
 from service.conformance import CONFORMANCE_TYPES, definitions
@@ -403,6 +406,54 @@ def test_every_canonical_under_the_base_resolves_with_get(own_base_app: Flask) -
         response = client.get(urlsplit(url).path)
         assert response.status_code == 200, canonical
         assert as_json(response)["url"] == url
+
+
+def test_each_mapped_type_names_our_profile_and_it_resolves(app: Flask) -> None:
+    client = app.test_client()
+    entries = {r["type"]: r for r in statement_of(app)["rest"][0]["resource"]}
+    for resource_type in PARAMETERS:
+        (profile,) = entries[resource_type]["supportedProfile"]
+        assert profile == profile_url(MappingConfig(), resource_type)
+        path = urlsplit(profile).path.removeprefix(urlsplit(DEFAULT_CANONICAL).path)
+        found = as_json(client.get(f"/fhir{path}"))
+        assert (found["resourceType"], found["url"], found["type"]) == (
+            "StructureDefinition",
+            profile,
+            resource_type,
+        )
+        assert found["derivation"] == "constraint"
+
+
+OURS = re.compile(
+    rf"^{re.escape(DEFAULT_CANONICAL)}/({'|'.join(CONFORMANCE_TYPES)})/([A-Za-z0-9.-]+)$"
+)
+
+
+def test_every_canonical_the_content_names_resolves_on_the_server(
+    loaded_database: Path,
+) -> None:
+    """The loaded fixtures' meta.profile, extension urls and any other canonical of ours:
+    each is served (at its own path under the served base) as the resource it names."""
+    app = make_app(loaded_database)
+    try:
+        client = app.test_client()
+        named: set[str] = set()
+        for resource_type in PARAMETERS:
+            for entry in as_json(client.get(f"/fhir/{resource_type}?_count=200"))["entry"]:
+                named |= {u.partition("|")[0] for u in canonicals(entry, DEFAULT_CANONICAL)}
+        ours = sorted(u for u in named if OURS.match(u))
+        assert any("/StructureDefinition/" in u for u in ours)
+        assert (
+            len([u for u in ours if "/StructureDefinition/" in u]) >= 4
+        )  # 3 profiles, 1+ extension
+        for url in ours:
+            match = OURS.match(url)
+            assert match is not None
+            response = client.get(f"/fhir/{match[1]}/{match[2]}")
+            assert response.status_code == 200, url
+            assert as_json(response)["url"] == url
+    finally:
+        app.extensions["ped.store"].engine.dispose()
 
 
 def test_with_the_served_base_as_canonical_base_urls_are_where_resources_are(
