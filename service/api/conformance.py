@@ -22,6 +22,7 @@ from service.search.query import (
     DEFAULT_COUNT,
     MAX_CLAUSES,
     MAX_OFFSET,
+    MAX_VALUES,
     PageSize,
     StrictInteger,
     first_problem,
@@ -179,10 +180,20 @@ def search(resource_type: str) -> Response:
         if name in _IGNORED:
             continue
         if name in _RESULT:
+            if name in result:
+                raise FhirError(400, f"{name} is given more than once", "invalid")
             result[name] = raw
             continue
         code, _, modifier = name.partition(":")
         param = params.get(code)
+        if param is None and (code == "_has" or "." in code):
+            # Never ignored: ignoring a narrowing parameter would answer every resource.
+            raise FhirError(
+                400,
+                f"{name}: chained parameters and _has are not supported on {resource_type}",
+                "not-supported",
+                expression=name,
+            )
         if param is None:
             if strict:
                 raise FhirError(
@@ -198,7 +209,10 @@ def search(resource_type: str) -> Response:
             raise FhirError(
                 400, f"{name}: modifier {modifier!r} is not supported here", "not-supported"
             )
-        clauses.append((param, modifier or None, _split_values(raw)))
+        values = _split_values(raw)
+        if len(values) > MAX_VALUES:
+            raise FhirError(400, f"{code} has {len(values)} values; at most {MAX_VALUES}")
+        clauses.append((param, modifier or None, values))
         applied.append((name, raw))
     try:
         options = _SCHEMA.load(result)

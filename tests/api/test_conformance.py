@@ -228,6 +228,30 @@ def test_unknown_parameters_are_ignored_with_a_warning_or_refused_when_strict(
     outcome_of(client.get("/fhir/SearchParameter", query_string={"code": "a,,b"}), 400)
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"base.url": "http://hl7.org/fhir/StructureDefinition/PlanDefinition"},
+        {"_has:SearchParameter:base:code": "product"},
+    ],
+)
+def test_chained_and_has_are_refused_even_when_lenient(
+    client: FlaskClient, query: dict[str, str]
+) -> None:
+    # Ignored, they would answer every resource as if it matched.
+    outcome = outcome_of(client.get("/fhir/StructureDefinition", query_string=query), 400)
+    assert next(iter(query)) in outcome["issue"][0]["diagnostics"]
+
+
+def test_a_result_parameter_given_twice_or_too_many_values_are_refused(
+    client: FlaskClient,
+) -> None:
+    twice = [("_count", "1"), ("_count", "2")]
+    outcome_of(client.get("/fhir/SearchParameter", query_string=twice), 400)
+    many = ",".join(f"x{n}" for n in range(101))
+    outcome_of(client.get("/fhir/SearchParameter", query_string={"code": many}), 400)
+
+
 def test_search_answers_in_xml(client: FlaskClient) -> None:
     response = client.get("/fhir/OperationDefinition", query_string={"_format": "xml"})
     assert response.status_code == 200
