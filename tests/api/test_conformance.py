@@ -18,6 +18,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from fhirclient import client as smart_client
+from fhirclient.models.operationdefinition import OperationDefinition as SmartOperationDefinition
+from fhirpy import SyncFHIRClient
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
@@ -501,3 +504,23 @@ def test_a_configured_version_and_package_name_are_served(tmp_path: Path) -> Non
         assert as_json(client.get("/fhir/OperationDefinition/import"))["version"] == "2.1.0"
     finally:
         app.extensions["ped.store"].engine.dispose()
+
+
+# --- real clients against live gunicorn ----------------------------------------------------
+
+
+def test_fhirpy_and_fhirclient_find_our_definitions_on_the_live_server(live_server: str) -> None:
+    fhirpy = SyncFHIRClient(live_server, requests_config={"timeout": 30})
+    profile = profile_url(MappingConfig(), "PlanDefinition")
+    found = fhirpy.resources("StructureDefinition").search(url=profile).fetch()
+    assert [r["url"] for r in found] == [profile]
+    assert found[0]["type"] == "PlanDefinition"
+    (parameter,) = fhirpy.resources("SearchParameter").search(code="product").fetch()
+    assert parameter["base"] == ["ActivityDefinition"]
+    smart = smart_client.FHIRClient(settings={"app_id": "ped-tests", "api_base": live_server})
+    operation = SmartOperationDefinition.read("import", smart.server)
+    assert (operation.code, operation.system, operation.url) == (
+        "import",
+        True,
+        f"{DEFAULT_CANONICAL}/OperationDefinition/import",
+    )
