@@ -105,6 +105,8 @@ _PACKAGE_INSTANCE = Operation(
     ("application/fhir+json",),
 )
 
+_VALIDATE = "http://hl7.org/fhir/OperationDefinition/Resource-validate"
+
 ROUTES: tuple[Route, ...] = (
     Route("/metadata", "metadata", metadata, ("GET",)),
     Route("/$import", "import", imports.import_content, ("POST",),
@@ -115,8 +117,12 @@ ROUTES: tuple[Route, ...] = (
     Route("/PlanDefinition/<id:resource_id>/$package", "package_instance",
           package.package_instance, ("GET", "POST"), operation=_PACKAGE_INSTANCE),
     Route("/<type:resource_type>/$validate", "validate", validate.validate_resource, ("POST",),
-          operation=Operation("validate", "http://hl7.org/fhir/OperationDefinition/Resource-validate",
-                              "type", body=validate.BODY_TYPES, body_is_subject=True)),
+          operation=Operation("validate", _VALIDATE, "type", body=validate.BODY_TYPES,
+                              body_is_subject=True)),
+    Route("/<type:resource_type>/<id:resource_id>/$validate", "validate_instance",
+          validate.validate_instance, ("POST",),
+          operation=Operation("validate", _VALIDATE, "instance", body=validate.BODY_TYPES,
+                              body_is_subject=True)),
     Route("/<type:resource_type>", "search", views.search, ("GET",), "search-type"),
     Route("/<type:resource_type>/_search", "search_form", views.search, ("GET", "POST"),
           "search-type"),

@@ -1059,9 +1059,9 @@ def _unknown_product(r: Resource) -> str:
     return "ActivityDefinition.productReference"
 
 
-def _unknown_rxnorm(r: Resource) -> str:
+def _malformed_rxnorm(r: Resource) -> str:
     n = _rxnorm_index(r)
-    r["code"]["coding"][n]["code"] = "99999999"
+    r["code"]["coding"][n]["code"] = "9999-999"  # an unknown well-formed code is information
     return f"Medication.code.coding[{n}]"
 
 
@@ -1083,7 +1083,7 @@ PLANTED: list[tuple[str, str, tuple[str, str], Plant, str, str]] = [
      _unknown_canonical, "error", "not-found"),
     ("unknown-product", "ActivityDefinition", ("ActivityDefinition", "methotrexate-weekly"),
      _unknown_product, "error", "not-found"),
-    ("unknown-rxnorm", "Medication", ("Medication", "imatinib"), _unknown_rxnorm, "error",
+    ("malformed-rxnorm", "Medication", ("Medication", "imatinib"), _malformed_rxnorm, "error",
      "code-invalid"),
 ]  # fmt: skip
 
