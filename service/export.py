@@ -9,7 +9,10 @@
     FHIR Bulk Data: one resource per line, exactly the bytes this server serves (with its
     ``meta``), one file per type that has resources.
 ``DIR/package.tgz``
-    A FHIR NPM package (package.json, .index.json, one ``<Type>-<id>.json`` per resource).
+    A FHIR NPM package (package.json, .index.json, one ``<Type>-<id>.json`` per resource):
+    the content, and this server's own conformance resources (``service.conformance``:
+    profiles, extensions, search parameters, operations, the ImplementationGuide) for the
+    same canonical base, version and package name, so what the content names resolves.
     Byte-identical for the same store: fixed tar metadata, fixed order, gzip mtime 0, and a
     ``date`` taken from the store rather than the clock.
 
@@ -38,10 +41,12 @@ from typing import Any, BinaryIO
 from mappings import fhir
 from mappings.limits import MAX_RESOURCES
 from mappings.rules.config import is_semver
+from service import conformance
 from service.search.params import RESOURCE_TYPES
 from service.store import Store, StoredResource
 
-DEFAULT_PACKAGE_NAME = "ped.education.content"
+DEFAULT_PACKAGE_NAME = conformance.DEFAULT_PACKAGE_NAME
+
 DEFAULT_BUNDLE_SIZE = 500
 
 # Referenced types first: Medication <- ActivityDefinition.productReference,
@@ -231,6 +236,10 @@ def _write_all(store: Store, staging: Path, config: ExportConfig) -> dict[str, A
                     tally.publishers.add(publisher)
             ndjson_files += ndjson.opened
     bundles.close()
+    for resource in conformance_resources(config):
+        filename = f"{resource['resourceType']}-{resource['id']}.json"
+        members.append((filename, _pretty(resource)))
+        index.append(_index_entry(filename, resource))
     package_bytes = _write_package(staging / "package.tgz", config, tally, members, index)
     return {
         "counts": dict(tally.counts),
@@ -240,6 +249,15 @@ def _write_all(store: Store, staging: Path, config: ExportConfig) -> dict[str, A
         "package_files": len(members),
         "package_bytes": package_bytes,
     }
+
+
+def conformance_resources(config: ExportConfig) -> list[dict[str, Any]]:
+    """Our conformance resources, as the server serves them for this configuration."""
+    return conformance.definitions(
+        config.canonical_base.rstrip("/"),
+        config.artifact_version,
+        package_name=config.package_name,
+    )
 
 
 def _published(stored: StoredResource) -> dict[str, Any]:

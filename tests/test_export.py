@@ -23,7 +23,10 @@ from click.testing import Result
 from flask import Flask
 
 from mappings.limits import MAX_RESOURCES
+from mappings.rules import MappingConfig
+from mappings.rules.definitions import PROFILED, profile_url
 from service import ConfigError, create_app
+from service.conformance import definitions
 from service.export import DEPENDENCY_ORDER
 from service.store import Store, StoredResource, StoreUnavailable
 from tests.conftest import FIXTURES
@@ -37,6 +40,8 @@ SUMMARY = re.compile(
     r"(\d+) NDJSON files? \((\d+) lines?\), package\.tgz \((\d+) resources?, (\d+) bytes\)\n"
 )
 SERVED_TYPES = ("Medication", "ActivityDefinition", "PlanDefinition")
+# Our own conformance resources, which every package holds beside the content.
+CONFORMANCE = {(r["resourceType"], r["id"]): r for r in definitions(BASE, VERSION)}
 
 
 def make_app(database: Path, **config: Any) -> Flask:
@@ -155,7 +160,7 @@ def test_summary_line_counts_every_form(app: Flask, exported: tuple[Path, Result
     assert int(match.group(4)) == len(list((out / "bundles").iterdir()))
     assert int(match.group(5)) == len(counts)
     assert int(match.group(6)) == total
-    assert int(match.group(7)) == total
+    assert int(match.group(7)) == total + len(CONFORMANCE)
     assert int(match.group(8)) == (out / "package.tgz").stat().st_size
 
 
@@ -223,11 +228,18 @@ def test_meta_other_than_the_servers_own_is_kept(
     monkeypatch.setattr(store, "current", tagged)
     assert export(app, tmp_path / "out").exit_code == 0
     tag = {"tag": [{"system": "urn:example:test", "code": "exported"}]}
+
+    def kept(resource: dict[str, Any]) -> dict[str, Any]:
+        # The mapping's own meta (the profile it claims) and the tag; not the server's.
+        if resource["resourceType"] not in PROFILED:
+            return tag
+        return {"profile": [profile_url(MappingConfig(), resource["resourceType"])], **tag}
+
     for bundle in bundles(tmp_path / "out"):
-        assert all(e["resource"]["meta"] == tag for e in bundle["entry"])
+        assert all(e["resource"]["meta"] == kept(e["resource"]) for e in bundle["entry"])
     for name, data in package_files(tmp_path / "out").items():
-        if not name.startswith(("package.json", ".index.json")):
-            assert json.loads(data)["meta"] == tag
+        if name.startswith(SERVED_TYPES):  # the content, not our conformance resources
+            assert json.loads(data)["meta"] == kept(json.loads(data))
 
 
 REFERENCE = re.compile(rf"^(?:{re.escape(BASE)}/)?({'|'.join(SERVED_TYPES)})/([^/|]+)(?:\|.*)?$")
@@ -312,7 +324,7 @@ def test_package_tar_layout_is_fixed(app: Flask, out: Path) -> None:
     assert data[3] & 0x08 == 0  # no file name in the gzip header
     members = package_members(out)
     names = [info.name for info, _ in members]
-    expected = {f"package/{t}-{i}.json" for t, i in current(app)}
+    expected = {f"package/{t}-{i}.json" for t, i in [*current(app), *CONFORMANCE]}
     assert names[:2] == ["package/package.json", "package/.index.json"]
     assert names[2:] == sorted(expected)
     for info, _ in members:
@@ -349,7 +361,7 @@ def test_package_index_lists_every_resource_file_with_its_fields(app: Flask, out
     assert len(listed) == len(index["files"])
     resource_files = {n for n in files if n not in ("package.json", ".index.json")}
     assert set(listed) == resource_files
-    stored = contents(app)
+    stored = {**contents(app), **CONFORMANCE}
     for name in resource_files:
         resource = json.loads(files[name])
         key = (resource["resourceType"], resource["id"])
@@ -359,7 +371,22 @@ def test_package_index_lists_every_resource_file_with_its_fields(app: Flask, out
         expected = {k: resource[k] for k in fields if isinstance(resource.get(k), str)}
         assert listed[name] == {"filename": name, "resourceType": key[0], **expected}
     assert any("kind" in e for e in listed.values())  # ActivityDefinition.kind is indexed
-    assert not any("type" in e for e in listed.values())  # PlanDefinition.type is no string
+    content = [e for e in listed.values() if e["resourceType"] in SERVED_TYPES]
+    assert not any("type" in e for e in content)  # PlanDefinition.type is no string
+
+
+def test_the_package_holds_our_conformance_resources_valid_r4(out: Path) -> None:
+    files = package_files(out)
+    packaged = [json.loads(files[f"{t}-{i}.json"]) for t, i in CONFORMANCE]
+    assert packaged == list(CONFORMANCE.values())
+    assert {"ImplementationGuide", "SearchParameter", "OperationDefinition"} <= {
+        r["resourceType"] for r in packaged
+    }
+    invalid = [r.describe() for r in validate_r4(packaged) if not r.valid]
+    assert not invalid, "\n".join(invalid)
+    guide = json.loads(files["ImplementationGuide-ped.education.content.json"])
+    assert guide["packageId"] == json.loads(files["package.json"])["name"]
+    assert guide["version"] == json.loads(files["package.json"])["version"]
 
 
 def test_same_store_gives_a_byte_identical_export(out: Path, app: Flask, tmp_path: Path) -> None:
@@ -417,7 +444,7 @@ def test_fhir_package_loader_loads_the_package_and_finds_every_resource(
     assert report["status"] == "LOADED", report["log"]
     assert (cache / f"{PACKAGE}#{VERSION}" / "package" / "package.json").is_file()
     assert report["packageJSON"] == json.loads(files["package.json"])
-    assert len(report["indexed"]) == len(wanted) == len(current(app))
+    assert len(report["indexed"]) == len(wanted) == len(current(app)) + len(CONFORMANCE)
     assert sorted((i["resourceType"], i["id"]) for i in report["indexed"]) == sorted(
         (w["resourceType"], w["id"]) for w in wanted
     )
@@ -575,9 +602,14 @@ def test_configured_package_name_and_an_empty_store(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("exported 0 resources (none)")
     files = package_files(tmp_path / "out")
-    assert sorted(files) == [".index.json", "package.json"]
+    own = definitions(BASE, VERSION, package_name="org.example.other")
+    assert sorted(files) == sorted(
+        [".index.json", "package.json", *(f"{r['resourceType']}-{r['id']}.json" for r in own)]
+    )
     assert json.loads(files["package.json"])["name"] == "org.example.other"
-    assert json.loads(files[".index.json"]) == {"index-version": 2, "files": []}
+    guide = json.loads(files["ImplementationGuide-org.example.other.json"])
+    assert guide["packageId"] == "org.example.other"
+    assert len(json.loads(files[".index.json"])["files"]) == len(own)
     assert list((tmp_path / "out" / "bundles").iterdir()) == []
 
 

@@ -15,6 +15,7 @@ from mappings.terminology import Coding, Terminology
 
 from .catalogue import Activity
 from .config import MappingConfig
+from .definitions import meta
 from .ids import pascal
 from .medication import drug_display
 from .narrative import Html
@@ -103,6 +104,7 @@ def build_activity_definition(
     ad: dict[str, Any] = {
         "resourceType": "ActivityDefinition",
         "id": activity.id,
+        "meta": meta(config, "ActivityDefinition"),
         "language": config.language,
         "url": config.url("ActivityDefinition", activity.id),
         "version": config.version,

@@ -13,6 +13,7 @@ from typing import Any
 
 from .catalogue import DrugEntry
 from .config import MappingConfig
+from .definitions import meta
 from .narrative import Html
 from .vocabulary import ARTIFACT_URL, ARTIFACT_VERSION
 
@@ -37,6 +38,7 @@ def build_medication(drug: DrugEntry, config: MappingConfig) -> dict[str, Any]:
     return {
         "resourceType": "Medication",
         "id": drug.id,
+        "meta": meta(config, "Medication"),
         "language": config.language,
         "text": h.narrative(),
         "extension": [

@@ -17,6 +17,7 @@ from mappings.terminology import Terminology
 from .activitydefinition import codeable, duration_quantity, timing
 from .catalogue import Catalogue
 from .config import MappingConfig
+from .definitions import meta
 from .ids import IdAllocator, pascal, slug
 from .markdown import literal
 from .narrative import Html
@@ -276,6 +277,7 @@ def build_plan_definition(
         {
             "resourceType": "PlanDefinition",
             "id": id_,
+            "meta": meta(config, "PlanDefinition"),
             "language": config.language,
             "extension": [e for e in extensions if e],
             "url": config.url("PlanDefinition", id_),

@@ -27,11 +27,16 @@ FHIRPATH = "text/fhirpath"
 UNIT_NAMES = {"d": "day", "wk": "week", "mo": "month", "a": "year", "%": "%"}
 
 
+# Our own extensions: their StructureDefinitions are in ``definitions`` under these ids.
+DISCLAIMER_ID = "content-disclaimer"
+OPTIONS_EXHAUSTIVE_ID = "action-options-exhaustive"
+
+
 def disclaimer_extension(config: MappingConfig) -> str:
     """No FHIR element holds a medical disclaimer; this is our own, published under the base."""
-    return f"{config.base}/StructureDefinition/content-disclaimer"
+    return config.url("StructureDefinition", DISCLAIMER_ID)
 
 
 def options_exhaustive_extension(config: MappingConfig) -> str:
     """False on an action whose child list gives examples ("such as"), not every option."""
-    return f"{config.base}/StructureDefinition/action-options-exhaustive"
+    return config.url("StructureDefinition", OPTIONS_EXHAUSTIVE_ID)

@@ -6,7 +6,7 @@ from flask import Flask, Response, current_app, request
 from flask_cors import CORS
 
 from . import admission, errors, openapi
-from .registry import CONVERTERS, blueprint
+from .registry import CONVERTERS, READ_ONLY_ENDPOINTS, blueprint
 from .views import negotiated
 
 # Headers a browser-based widget may read from a cross-origin GET.
@@ -25,6 +25,8 @@ def _options() -> Response | None:
     if request.method != "OPTIONS":
         return None
     allowed = current_app.make_default_options_response().allow
+    if request.endpoint in READ_ONLY_ENDPOINTS:  # writes there are routed, to be refused
+        allowed = {"GET", "HEAD", "OPTIONS"}
     response = Response(status=204)
     response.allow.update(allowed)
     del response.headers["Content-Type"]

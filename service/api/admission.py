@@ -55,7 +55,7 @@ def admission() -> Admission:
 def is_heavy() -> bool:
     """Known to be heavy from the request alone: a large (or unsized) body to validate.
     Other work is found heavy by the layer doing it."""
-    if request.endpoint != "fhir.validate":
+    if request.endpoint not in ("fhir.validate", "fhir.validate_instance"):
         return False
     length = request.content_length
     return length is None or length > LARGE_BODY

@@ -7,6 +7,9 @@ from collections.abc import Sequence
 from importlib.metadata import version
 from typing import Any, Protocol
 
+from service.conformance import CONFORMANCE_TYPES, resolve
+from service.conformance.search_parameters import SERVED_PARAMETERS, definition_url
+from service.conformance.structures import profile_url
 from service.search.params import PARAMETERS, SORT_KEYS
 
 from .negotiation import FORMATS
@@ -63,6 +66,13 @@ def _revincludes(resource_type: str) -> list[str]:
     ]
 
 
+def _supported_profile(
+    canonical_base: str, artifact_version: str, resource_type: str
+) -> dict[str, Any]:
+    url = profile_url(canonical_base, artifact_version, resource_type)
+    return {"supportedProfile": [url]} if url else {}
+
+
 def _operation_entry(operation: OperationLike, canonical_base: str) -> dict[str, str]:
     definition = operation.definition
     if "://" not in definition:
@@ -70,10 +80,61 @@ def _operation_entry(operation: OperationLike, canonical_base: str) -> dict[str,
     return {"name": operation.name, "definition": definition}
 
 
+# The CapabilityStatement's id: also read as CapabilityStatement/ped-fhir, where its
+# canonical url is when the canonical base is the served base.
+STATEMENT_ID = "ped-fhir"
+
+# The result parameters a search of our conformance resources takes.
+CONFORMANCE_RESULT_PARAMETERS = ("_count", "_offset", "_summary", "_elements", "_total")
+
+
+def _conformance_entry(resource_type: str) -> dict[str, Any]:
+    """A conformance type we serve (``service.conformance``): read and search only."""
+    return {
+        "type": resource_type,
+        "profile": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",
+        "documentation": "This server's own definitions, generated from its registries; "
+        "read-only, without history.",
+        "interaction": [{"code": "read"}, {"code": "search-type"}],
+        "versioning": "no-version",
+        "readHistory": False,
+        "updateCreate": False,
+        "conditionalCreate": False,
+        "conditionalRead": "not-supported",
+        "conditionalUpdate": False,
+        "conditionalDelete": "not-supported",
+        "searchParam": [
+            {
+                "name": p.code,
+                "definition": p.definition(resource_type),
+                "type": p.type,
+                "documentation": p.documentation,
+            }
+            for p in SERVED_PARAMETERS[resource_type]
+        ]
+        + [
+            {"name": name, "type": kind, "documentation": doc}
+            for name, kind, doc in RESULT_PARAMETERS
+            if name in CONFORMANCE_RESULT_PARAMETERS
+        ],
+    }
+
+
+def implementation_guide_url(canonical_base: str, package_name: str) -> str:
+    return f"{canonical_base}/ImplementationGuide/{package_name}"
+
+
 def capability_statement(
-    routes: Sequence[RouteLike], base: str, canonical_base: str, *, fhir_version: str
+    routes: Sequence[RouteLike],
+    base: str,
+    canonical_base: str,
+    *,
+    fhir_version: str,
+    artifact_version: str,
+    package_name: str,
 ) -> dict[str, Any]:
-    """What this server does, for clients of ``fhir_version`` (the release they asked for)."""
+    """What this server does, for clients of ``fhir_version`` (the release they asked for);
+    ``artifact_version`` and ``package_name`` name our profiles and ImplementationGuide."""
     interactions = [
         r.interaction for r in routes if r.interaction and r.interaction not in SYSTEM_INTERACTIONS
     ]
@@ -94,7 +155,7 @@ def capability_statement(
                 key: value
                 for key, value in (
                     ("name", p.name),
-                    ("definition", p.definition),
+                    ("definition", definition_url(resource_type, p.name, canonical_base)),
                     ("type", p.type),
                     ("documentation", f"{p.documentation}. Modifiers: "
                      f"{', '.join(sorted(p.modifiers)) or 'none'}."),
@@ -115,6 +176,7 @@ def capability_statement(
             {
                 "type": resource_type,
                 "profile": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",
+                **_supported_profile(canonical_base, artifact_version, resource_type),
                 "interaction": [{"code": code} for code in dict.fromkeys(interactions)],
                 "versioning": "versioned",
                 "readHistory": True,
@@ -136,10 +198,24 @@ def capability_statement(
         ]
         if typed:
             resources[-1]["operation"] = list({e["name"]: e for e in typed}.values())
+    resources += [_conformance_entry(t) for t in CONFORMANCE_TYPES]
+    resources.append(
+        {
+            "type": "CapabilityStatement",
+            "profile": "http://hl7.org/fhir/StructureDefinition/CapabilityStatement",
+            "documentation": f"This statement, also at CapabilityStatement/{STATEMENT_ID} "
+            "(its canonical url when the canonical base is this server's).",
+            "interaction": [{"code": "read"}],
+            "versioning": "no-version",
+            "readHistory": False,
+            "updateCreate": False,
+        }
+    )
+    guide = implementation_guide_url(canonical_base, package_name)
     return {
         "resourceType": "CapabilityStatement",
-        "id": "ped-fhir",
-        "url": f"{canonical_base}/CapabilityStatement/ped-fhir",
+        "id": STATEMENT_ID,
+        "url": f"{canonical_base}/CapabilityStatement/{STATEMENT_ID}",
         "version": software_version,
         "name": "PatientEducationFhirServer",
         "title": "Patient-education structured content (FHIR R4)",
@@ -154,6 +230,12 @@ def capability_statement(
         "software": {"name": "ped-fhir", "version": software_version},
         "implementation": {"description": "ped-fhir", "url": base},
         "fhirVersion": fhir_version,
+        # Ours when the guide resolves (it always does; the check keeps the two in step).
+        **(
+            {"implementationGuide": [guide]}
+            if resolve(guide, canonical_base, artifact_version, package_name=package_name)
+            else {}
+        ),
         "format": [f.media_type for f in FORMATS] + [f.name for f in FORMATS],
         **({"patchFormat": ["application/json-patch+json"]} if "patch" in interactions else {}),
         "rest": [

@@ -12,8 +12,12 @@ from flask import Blueprint, Response, current_app
 from marshmallow import Schema
 from werkzeug.routing import BaseConverter
 
-from . import imports, package, validate, views, writes
-from .capability import capability_statement
+from service.conformance import CONFORMANCE_TYPES
+from service.conformance.operations import IMPORT
+
+from . import conformance, imports, package, validate, views, writes
+from .capability import STATEMENT_ID, capability_statement
+from .errors import FhirError
 
 
 @dataclass(frozen=True)
@@ -66,13 +70,23 @@ CONVERTERS = {"type": TypeConverter, "id": IdConverter}
 
 
 def metadata() -> Response:
+    config = current_app.config
     statement = capability_statement(
         ROUTES,
         views.fhir_base(),
-        current_app.config["CANONICAL_BASE"],
+        config["CANONICAL_BASE"],
         fhir_version=views.negotiated().fhir_version,
+        artifact_version=config["ARTIFACT_VERSION"],
+        package_name=config["PACKAGE_NAME"],
     )
     return views.reply(json.dumps(statement, ensure_ascii=False).encode())
+
+
+def read_statement(resource_id: str) -> Response:
+    """Read the CapabilityStatement by its id (``GET /fhir/metadata`` is the usual way)."""
+    if resource_id != STATEMENT_ID:
+        raise FhirError(404, f"CapabilityStatement/{resource_id} is not known", "not-found")
+    return metadata()
 
 
 _PACKAGE = Operation(
@@ -93,18 +107,24 @@ _PACKAGE_INSTANCE = Operation(
     ("application/fhir+json",),
 )
 
+_VALIDATE = "http://hl7.org/fhir/OperationDefinition/Resource-validate"
+
 ROUTES: tuple[Route, ...] = (
     Route("/metadata", "metadata", metadata, ("GET",)),
     Route("/$import", "import", imports.import_content, ("POST",),
-          operation=Operation("import", "OperationDefinition/import", "system",
-                              body=tuple(imports.BODY_KINDS))),
+          operation=Operation(IMPORT.code, IMPORT.path, IMPORT.level,
+                              body=tuple(IMPORT.media_types))),
     Route("/PlanDefinition/$package", "package_type", package.package_type, ("GET", "POST"),
           operation=_PACKAGE),
     Route("/PlanDefinition/<id:resource_id>/$package", "package_instance",
           package.package_instance, ("GET", "POST"), operation=_PACKAGE_INSTANCE),
     Route("/<type:resource_type>/$validate", "validate", validate.validate_resource, ("POST",),
-          operation=Operation("validate", "http://hl7.org/fhir/OperationDefinition/Resource-validate",
-                              "type", body=validate.BODY_TYPES, body_is_subject=True)),
+          operation=Operation("validate", _VALIDATE, "type", body=validate.BODY_TYPES,
+                              body_is_subject=True)),
+    Route("/<type:resource_type>/<id:resource_id>/$validate", "validate_instance",
+          validate.validate_instance, ("POST",),
+          operation=Operation("validate", _VALIDATE, "instance", body=validate.BODY_TYPES,
+                              body_is_subject=True)),
     Route("/_history", "history_system", views.history_system, ("GET",), "history-system"),
     Route("", "transaction", writes.transaction_or_batch, ("POST",), "transaction"),
     Route("/<type:resource_type>", "search", views.search, ("GET",), "search-type"),
@@ -128,10 +148,63 @@ ROUTES: tuple[Route, ...] = (
 )  # fmt: skip
 
 
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def _conformance_routes() -> tuple[Route, ...]:
+    """Our conformance resources (``service.conformance``): read and search, each write a
+    405. Static rules, so they come before the ``<type:resource_type>`` ones; listed in the
+    CapabilityStatement by ``capability`` (they are read-only, whatever the stored types
+    allow), not in OpenAPI."""
+    routes = []
+    for t in CONFORMANCE_TYPES:
+        routes += [
+            Route(f"/{t}", f"conformance_search_{t}", conformance.search, ("GET",)),
+            Route(f"/{t}", f"conformance_refuse_{t}", conformance.refuse, WRITES),
+            Route(f"/{t}/_search", f"conformance_search_form_{t}", conformance.search,
+                  ("GET", "POST")),
+            Route(f"/{t}/<id:resource_id>", f"conformance_read_{t}", conformance.read, ("GET",)),
+            Route(f"/{t}/<id:resource_id>", f"conformance_refuse_instance_{t}",
+                  conformance.refuse, WRITES),
+            Route(f"/{t}/_history", f"conformance_history_{t}", conformance.no_history,
+                  ("GET",)),
+            Route(f"/{t}/<id:resource_id>/_history", f"conformance_history_instance_{t}",
+                  conformance.no_history, ("GET",)),
+            Route(f"/{t}/<id:resource_id>/_history/<version_id>", f"conformance_vread_{t}",
+                  conformance.no_history, ("GET",)),
+        ]  # fmt: skip
+    statement = "/CapabilityStatement/<id:resource_id>"
+    routes += [
+        Route(statement, "capability_statement_read", read_statement, ("GET",)),
+        Route(statement, "capability_statement_refuse", conformance.refuse, WRITES),
+    ]
+    return tuple(routes)
+
+
+CONFORMANCE_ROUTES = _conformance_routes()
+# Their endpoints (as the blueprint names them): OPTIONS answers GET and HEAD only there,
+# whatever methods the refusing rules take.
+READ_ONLY_ENDPOINTS = frozenset(f"fhir.{route.endpoint}" for route in CONFORMANCE_ROUTES)
+
+
 def blueprint() -> Blueprint:
     bp = Blueprint("fhir", __name__, url_prefix="/fhir")
     for route in ROUTES:
         bp.add_url_rule(
-            route.rule, endpoint=route.endpoint, view_func=route.view, methods=list(route.methods)
+            route.rule,
+            endpoint=route.endpoint,
+            view_func=route.view,
+            methods=list(route.methods),
+            # POST [base]/ as well as POST [base]: fhir-kit-client sends transactions there.
+            strict_slashes=route.rule != "",
+        )
+    for route in CONFORMANCE_ROUTES:
+        resource_type = route.rule.split("/")[1]
+        bp.add_url_rule(
+            route.rule,
+            endpoint=route.endpoint,
+            view_func=route.view,
+            methods=list(route.methods),
+            defaults={} if route.view is read_statement else {"resource_type": resource_type},
         )
     return bp

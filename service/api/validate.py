@@ -1,22 +1,41 @@
-"""``POST /fhir/{type}/$validate``: an OperationOutcome listing every problem of a resource.
+"""``$validate`` (R4 Resource-validate): an OperationOutcome listing every problem of a resource.
 
-The body is the resource (FHIR JSON or XML) or a ``Parameters`` resource whose ``resource``
-parameter holds it. Problems with the resource are the answer (200), not an error; only a
-body that cannot be read at all is a 400. References are checked against this store.
+Type level ``POST /fhir/{type}/$validate`` takes the resource as the body (FHIR JSON or XML)
+or a ``Parameters`` resource (``resource``, ``mode``, ``profile``). Instance level
+``POST /fhir/{type}/{id}/$validate`` validates the stored resource when there is no body,
+and a body as an update of that id. ``mode`` and ``profile`` may also be in the query:
+
+- ``mode=create``: an id may be absent; ``update``: the resource needs an id (the URL's at
+  instance level); ``delete``: whether the stored resource could be deleted (it exists and
+  no other stored resource references it);
+- ``profile``: a StructureDefinition of ours (``service.conformance``) or a core R4 one
+  (``http://hl7.org/fhir/StructureDefinition/{type}``, the base validation). A profile that
+  does not resolve is a 400, as R4 requires an error. The profiles the resource claims in
+  ``meta.profile`` are checked too, when they resolve here.
+
+Problems with the resource are the answer (200), not an error; a body that cannot be read,
+an unknown mode or profile, or conflicting parameters are a 400. References are checked
+against this store and our conformance resources.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from flask import Response, request
+from flask import Response, current_app, request
 
 from mappings.documents import DocumentError, check_text, find_bidi, loads_json
+from service.conformance import resolve as resolve_conformance
 from service.formats.xml import XmlError, XmlSyntaxError, from_xml
 from service.loading import StoreReferences
+from service.search.params import PARAMETERS
 from service.storage import get_store
+from service.store import Store
 from service.validation import Issue, validate
+from service.validation.profiles import core_type
 
 from .errors import FhirError, operation_outcome
 from .views import reply, resource_type_or_404
@@ -24,25 +43,269 @@ from .views import reply, resource_type_or_404
 JSON_BODIES = ("application/fhir+json", "application/json")
 XML_BODIES = ("application/fhir+xml", "application/xml", "text/xml")
 BODY_TYPES = JSON_BODIES + XML_BODIES
+MODES = ("create", "update", "delete")
+_PARAMETERS = ("resource", "mode", "profile")
 
 
 class _NotAResource(str):
     """XML the reader refused, with its reason."""
 
 
+_ABSENT: Any = object()  # no resource given (JSON null is a resource to report on)
+
+
+@dataclass(frozen=True)
+class _Request:
+    resource: Any  # _ABSENT: no resource given
+    mode: str | None
+    profile: str | None
+
+
 def validate_resource(resource_type: str) -> Response:
-    """Validate a resource against R4, its invariants and this server's content."""
+    """Type level: validate the body against R4, its invariants, this server's content and
+    the profiles asked for or claimed."""
     resource_type = resource_type_or_404(resource_type)
     body = _body()
     if isinstance(body, _NotAResource):
-        outcome = operation_outcome([("fatal", "structure", f"not a FHIR resource: {body}", None)])
-        return reply(json.dumps(outcome, ensure_ascii=False).encode())
-    resource = _unwrap(body)
-    issues = validate(
-        resource, expected_type=resource_type, references=StoreReferences(get_store())
+        return _fatal(body)
+    asked = _request(body)
+    if asked.mode == "delete":
+        resource_id = asked.resource.get("id") if isinstance(asked.resource, dict) else None
+        if not isinstance(resource_id, str):
+            raise FhirError(
+                400,
+                "mode=delete checks a stored resource: use POST "
+                f"[base]/{resource_type}/[id]/$validate?mode=delete, or send a resource with an id",
+            )
+        return _delete(resource_type, resource_id)
+    return _validate(resource_type, asked, None)
+
+
+def validate_instance(resource_type: str, resource_id: str) -> Response:
+    """Instance level: the stored resource (no body), or the body as an update of it."""
+    resource_type = resource_type_or_404(resource_type)
+    body = _body() if _has_body() else _ABSENT
+    if isinstance(body, _NotAResource):
+        return _fatal(body)
+    asked = _request(body)
+    if asked.mode == "delete":
+        return _delete(resource_type, resource_id)
+    if asked.mode == "create":
+        raise FhirError(
+            400,
+            f"mode=create validates a new resource: use POST [base]/{resource_type}/$validate",
+        )
+    if asked.resource is _ABSENT:
+        stored = get_store().read(resource_type, resource_id)
+        if stored is None:
+            raise FhirError(404, f"{resource_type}/{resource_id} is not known", "not-found")
+        asked = _Request(json.loads(stored.body), asked.mode, asked.profile)
+    else:
+        asked = _Request(asked.resource, "update", asked.profile)
+    return _validate(resource_type, asked, resource_id)
+
+
+def _fatal(reason: str) -> Response:
+    outcome = operation_outcome([("fatal", "structure", f"not a FHIR resource: {reason}", None)])
+    return reply(json.dumps(outcome, ensure_ascii=False).encode())
+
+
+def _validate(resource_type: str, asked: _Request, resource_id: str | None) -> Response:
+    resource = asked.resource
+    if resource is _ABSENT:
+        raise FhirError(400, "$validate needs a resource in the body")
+    config = current_app.config
+    base, version = config["CANONICAL_BASE"], config["ARTIFACT_VERSION"]
+
+    def resolve(url: str) -> Mapping[str, Any] | None:
+        found = resolve_conformance(url, base, version)
+        return (
+            found if found is not None and found["resourceType"] == "StructureDefinition" else None
+        )
+
+    profiles = []
+    found: list[Issue] = []
+    if asked.profile is not None:
+        named = core_type(asked.profile)
+        if named is None:
+            profile = resolve(asked.profile)
+            if profile is None:
+                raise FhirError(
+                    400,
+                    f"profile {asked.profile} is not a StructureDefinition this server knows "
+                    "(ours are served under /fhir/StructureDefinition; core R4 ones are "
+                    f"http://hl7.org/fhir/StructureDefinition/{resource_type})",
+                    "not-found",
+                )
+            profiles.append(profile)
+        elif named != resource_type:
+            found.append(
+                Issue(
+                    "error",
+                    "invalid",
+                    "",
+                    f"Profile {asked.profile} is the core definition of {named}, not of "
+                    f"{resource_type}.",
+                )
+            )
+    profiles += _claimed(resource, resolve, {p["url"] for p in profiles})
+    references = _ConformanceReferences(StoreReferences(get_store()), base, version)
+    found += validate(
+        resource,
+        expected_type=resource_type,
+        references=references,
+        profiles=profiles,
+        resolve=resolve,
     )
+    found += _mode(asked.mode, resource, resource_type, resource_id)
     whole = resource.get("resourceType") if isinstance(resource, dict) else None
-    return reply(json.dumps(_outcome(issues, whole), ensure_ascii=False).encode())
+    return reply(json.dumps(_outcome(found, whole), ensure_ascii=False).encode())
+
+
+def _claimed(resource: Any, resolve: Any, already: set[str]) -> list[Mapping[str, Any]]:
+    """The profiles ``meta.profile`` claims that resolve here (the others are reported by the
+    canonical check)."""
+    meta = resource.get("meta") if isinstance(resource, dict) else None
+    urls = meta.get("profile") if isinstance(meta, dict) else None
+    found = []
+    for url in urls if isinstance(urls, list) else []:
+        if not isinstance(url, str) or url.partition("|")[0] in already or core_type(url):
+            continue
+        profile = resolve(url)
+        if profile is not None:
+            already.add(url.partition("|")[0])
+            found.append(profile)
+    return found
+
+
+def _mode(mode: str | None, resource: Any, resource_type: str, url_id: str | None) -> list[Issue]:
+    """What ``mode=update`` adds: an id, and at instance level the URL's."""
+    if mode != "update" or not isinstance(resource, dict):
+        return []
+    given = resource.get("id")
+    if given is None:
+        return [
+            Issue(
+                "error",
+                "required",
+                f"{resource_type}.id",
+                "An update needs the resource's id (mode=update).",
+            )
+        ]
+    if url_id is not None and given != url_id:
+        return [
+            Issue(
+                "error",
+                "invalid",
+                f"{resource_type}.id",
+                f"The resource's id {given!r} is not the id {url_id!r} of the URL it would update.",
+            )
+        ]
+    return []
+
+
+def _delete(resource_type: str, resource_id: str) -> Response:
+    """mode=delete: could the stored resource be deleted? It must exist, and no other stored
+    resource may reference it."""
+    store = get_store()
+    stored = store.read(resource_type, resource_id)
+    key = f"{resource_type}/{resource_id}"
+    issues: list[tuple[str, str, str, str | None]]
+    if stored is None:
+        issues = [("error", "not-found", f"{key} is not stored here: nothing to delete.", None)]
+    else:
+        referencing = _referencing(store, resource_type, resource_id, json.loads(stored.body))
+        if referencing:
+            shown = ", ".join(referencing[:20]) + (" ..." if len(referencing) > 20 else "")
+            issues = [
+                (
+                    "error",
+                    "conflict",
+                    f"{key} cannot be deleted: {len(referencing)} stored resource(s) "
+                    f"reference it: {shown}.",
+                    None,
+                )
+            ]
+        else:
+            issues = [
+                (
+                    "information",
+                    "informational",
+                    f"{key} can be deleted: nothing references it.",
+                    None,
+                )
+            ]
+    return reply(json.dumps(operation_outcome(issues), ensure_ascii=False).encode())
+
+
+def _referencing(store: Store, resource_type: str, resource_id: str, resource: Any) -> list[str]:
+    """``Type/id`` of every stored resource that references this one, by the reference
+    search parameters that can point to its type."""
+    url = resource.get("url") if isinstance(resource, dict) else None
+    found: set[str] = set()
+    for source_type, params in PARAMETERS.items():
+        for param in params.values():
+            if param.type != "reference" or resource_type not in param.targets:
+                continue
+            if param.canonical:
+                if not isinstance(url, str):
+                    continue
+                values = [url]
+            else:
+                values = [f"{resource_type}/{resource_id}"]
+            for item in store.referencing(source_type, param.name, values):
+                if (item.resource_type, item.id) != (resource_type, resource_id):
+                    found.add(f"{item.resource_type}/{item.id}")
+    return sorted(found)
+
+
+class _ConformanceReferences:
+    """The store's references, and our conformance resources (profiles, extensions, ...) by
+    their canonical URLs: they are served, not stored."""
+
+    def __init__(self, inner: StoreReferences, base: str, version: str) -> None:
+        self.inner, self.base, self.version = inner, base, version
+
+    def literal_exists(self, resource_type: str, resource_id: str) -> bool:
+        return self.inner.literal_exists(resource_type, resource_id)
+
+    def canonical_exists(self, url: str, version: str | None) -> bool:
+        wanted = url if version is None else f"{url}|{version}"
+        if resolve_conformance(wanted, self.base, self.version) is not None:
+            return True
+        return self.inner.canonical_exists(url, version)
+
+
+def _has_body() -> bool:
+    return bool(request.get_data())
+
+
+def _request(body: Any) -> _Request:
+    """The resource, mode and profile, from a Parameters body and the query (both may be
+    used; a parameter given twice, or differently in each, is a 400)."""
+    query = {}
+    for name in ("mode", "profile"):
+        values = request.args.getlist(name)
+        if len(values) > 1:
+            raise FhirError(400, f"$validate takes one {name!r}, not {len(values)}")
+        if values:
+            query[name] = values[0]
+    resource, given = _unwrap(body)
+    for name, value in given.items():
+        if name in query and query[name] != value:
+            raise FhirError(
+                400, f"{name!r} is {query[name]!r} in the query but {value!r} in Parameters"
+            )
+        query[name] = value
+    mode = query.get("mode")
+    if mode is not None and mode not in MODES:
+        raise FhirError(
+            400, f"unknown $validate mode {mode!r} (R4 modes: {', '.join(MODES)})", "value"
+        )
+    profile = query.get("profile")
+    if profile is not None and not profile.strip():
+        raise FhirError(400, "$validate profile is empty", "value")
+    return _Request(resource, mode, profile)
 
 
 def _body() -> Any:
@@ -89,20 +352,35 @@ def _refuse_bidi(data: bytes, resource: Any) -> None:
         raise FhirError(400, f"the body cannot be read: {e}", "structure") from None
 
 
-def _unwrap(body: Any) -> Any:
-    """The resource out of a ``Parameters`` wrapper's ``resource`` parameter; Parameters
-    without one is validated as it is (and reported as the wrong type)."""
-    if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
-        return body
+def _unwrap(body: Any) -> tuple[Any, dict[str, str]]:
+    """The resource out of a ``Parameters`` wrapper, and its ``mode`` and ``profile``.
+    Parameters without a ``resource`` and without mode or profile is validated as it is (and
+    reported as the wrong type)."""
+    if body is _ABSENT or not isinstance(body, dict) or body.get("resourceType") != "Parameters":
+        return body, {}
     parameters = body.get("parameter")
-    resources = [
-        p.get("resource")
-        for p in (parameters if isinstance(parameters, list) else [])
-        if isinstance(p, dict) and p.get("name") == "resource"
-    ]
+    items = [p for p in (parameters if isinstance(parameters, list) else []) if isinstance(p, dict)]
+    resources = [p.get("resource") for p in items if p.get("name") == "resource"]
     if len(resources) > 1:
         raise FhirError(400, "Parameters holds more than one 'resource' to validate")
-    return resources[0] if resources else body
+    given: dict[str, str] = {}
+    for p in items:
+        name = p.get("name")
+        if name not in ("mode", "profile"):
+            continue
+        values = [v for k, v in p.items() if k.startswith("value")]
+        if len(values) != 1 or not isinstance(values[0], str):
+            raise FhirError(
+                400, f"Parameters {name!r} needs one string value (valueCode, valueUri)"
+            )
+        if name in given:
+            raise FhirError(400, f"Parameters holds more than one {name!r}")
+        given[name] = values[0]
+    if resources:
+        return resources[0], given
+    if given:
+        return _ABSENT, given
+    return body, {}
 
 
 def _outcome(issues: list[Issue], whole: Any) -> dict[str, object]:

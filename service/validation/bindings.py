@@ -30,34 +30,38 @@ def _pairs(codings: Any) -> Iterator[tuple[str, str]]:
             yield pair
 
 
+def membership(kind: str, value: Any, value_set: str, defs: Definitions) -> tuple[bool, str] | None:
+    """Whether a ``code``, ``Coding`` or ``CodeableConcept`` value is in ``value_set``, and
+    how to show it; None when there is nothing to check (another type, a malformed coding)."""
+    allowed = defs.value_sets.get(value_set, frozenset())
+    if kind == "code":
+        return value in defs.codes.get(value_set, frozenset()), repr(value)
+    if kind == "Coding":
+        pair = _pair(value)
+        if pair is None:
+            return None
+        return pair in allowed, f"{pair[0]}|{pair[1]}"
+    if kind == "CodeableConcept" and isinstance(value, dict):
+        pairs = list(_pairs(value.get("coding")))
+        shown = ", ".join(f"{s}|{c}" for s, c in pairs) or "no coding"
+        return any(pair in allowed for pair in pairs), shown
+    return None
+
+
 def check(nodes: Iterable[Node], defs: Definitions) -> Iterator[Issue]:
     for node in nodes:
         value_set = node.element.value_set if node.element else None
         if value_set is None or value_set in defs.unexpanded:
             continue
-        allowed = defs.value_sets.get(value_set, frozenset())
-        if node.type == "code":
-            ok = node.value in defs.codes.get(value_set, frozenset())
-            shown = repr(node.value)
-        elif node.type == "Coding":
-            pair = _pair(node.value)
-            if pair is None:
-                continue
-            ok = pair in allowed
-            shown = f"{pair[0]}|{pair[1]}"
-        elif node.type == "CodeableConcept":
-            pairs = list(_pairs(node.value.get("coding")))
-            ok = any(pair in allowed for pair in pairs)
-            shown = ", ".join(f"{s}|{c}" for s, c in pairs) or "no coding"
-        else:
+        member = membership(node.type, node.value, value_set, defs)
+        if member is None or member[0]:
             continue
-        if not ok:
-            codes = sorted(defs.codes.get(value_set, frozenset()))
-            hint = f" Allowed: {', '.join(codes)}." if len(codes) <= 12 else ""
-            yield Issue(
-                "error",
-                "code-invalid",
-                node.location,
-                f"{node.element.path if node.element else node.type} {shown} is not in the "
-                f"required value set {value_set}.{hint}",
-            )
+        codes = sorted(defs.codes.get(value_set, frozenset()))
+        hint = f" Allowed: {', '.join(codes)}." if len(codes) <= 12 else ""
+        yield Issue(
+            "error",
+            "code-invalid",
+            node.location,
+            f"{node.element.path if node.element else node.type} {member[1]} is not in the "
+            f"required value set {value_set}.{hint}",
+        )

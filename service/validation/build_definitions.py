@@ -26,6 +26,12 @@ ROOTS = ("PlanDefinition", "ActivityDefinition", "Medication")
 SOURCE = "npm fhir@4.12.0 profiles/types.json + profiles/valuesets.json (FHIR R4 4.0.1)"
 DEFAULT_PROFILES = Path("validators/node_modules/fhir/profiles")
 OUTPUT = Path(__file__).with_name("r4_definitions.json")
+# Value sets R4 binds only extensibly that our profiles bind (``mappings.rules.definitions``),
+# expanded too so that ``$validate?profile=`` can check those bindings.
+PROFILE_VALUE_SETS = (
+    "http://hl7.org/fhir/ValueSet/plan-definition-type",
+    "http://hl7.org/fhir/ValueSet/usage-context-type",
+)
 PRIMITIVES = frozenset(
     {
         "base64Binary", "boolean", "canonical", "code", "date", "dateTime", "decimal", "id",
@@ -83,7 +89,9 @@ def build(profiles: Path) -> dict[str, Any]:
             for row in typedef["elements"]:
                 if row[1] not in out and "." not in row[1]:
                     queue.append(row[1])
-    bound = sorted({row[5] for t in out.values() for row in t["elements"] if row[5]})
+    bound = sorted(
+        {row[5] for t in out.values() for row in t["elements"] if row[5]} | set(PROFILE_VALUE_SETS)
+    )
     sets: dict[str, list[list[str]]] = {}
     unexpanded: list[str] = []
     for url in bound:

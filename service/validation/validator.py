@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from service.deadlines import DeadlineExceeded, check_deadline
-from service.validation import bindings, invariants, narrative, references, terminology
+from service.validation import bindings, invariants, narrative, profiles, references, terminology
 from service.validation.definitions import load
 from service.validation.issues import Issue, ordered
+from service.validation.profiles import Resolve
 from service.validation.references import References
 from service.validation.structure import SERVED, Node, Walk
 
@@ -18,11 +19,17 @@ def validate(
     *,
     expected_type: str | None = None,
     references: References | None = None,
+    profiles: Sequence[Mapping[str, Any]] = (),
+    resolve: Resolve | None = None,
 ) -> list[Issue]:
     """Every problem found, errors first, in document order. Never raises on bad input;
-    raises ``DeadlineExceeded`` when the request's deadline passes (``service.deadlines``)."""
+    raises ``DeadlineExceeded`` when the request's deadline passes (``service.deadlines``).
+
+    ``profiles`` are StructureDefinitions the resource is also checked against
+    (``service.validation.profiles``); ``resolve`` finds the definitions they name
+    (extensions, base profiles) by canonical URL."""
     try:
-        return _validate(resource, expected_type, references)
+        return _validate(resource, expected_type, references, profiles, resolve)
     except DeadlineExceeded:
         raise  # the request's deadline: not a finding about the resource
     except RecursionError:
@@ -44,7 +51,13 @@ class _Checkpointed:
             yield node
 
 
-def _validate(resource: Any, expected_type: str | None, resolver: References | None) -> list[Issue]:
+def _validate(
+    resource: Any,
+    expected_type: str | None,
+    resolver: References | None,
+    claimed: Sequence[Mapping[str, Any]],
+    resolve: Resolve | None,
+) -> list[Issue]:
     if not isinstance(resource, dict):
         return [Issue("fatal", "structure", "", "The body is not a JSON object (a resource).")]
     rtype = resource.get("resourceType")
@@ -77,6 +90,8 @@ def _validate(resource: Any, expected_type: str | None, resolver: References | N
     found += narrative.check(nodes)
     found += references.check(nodes, resource, resolver)
     found += terminology.check(nodes)
+    for profile in claimed:
+        found += profiles.check(resource, profile, resolve=resolve, defs=walk.defs)
     if resolver is None:
         found.append(
             Issue(

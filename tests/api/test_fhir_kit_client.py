@@ -30,10 +30,9 @@ DRIVER = ROOT / "tests" / "api" / "clients" / "fhir_kit.mjs"
 TIMEOUT = 120.0
 PUT_ID = "fhir-kit-transaction"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
 # mercaptopurine's code: one Medication in the fixtures has it, and nothing here writes one.
-SYSTEM_SEARCH = {"_type": "Medication", "code": f"{RXNORM}|103"}
-
-
 def _fixture_medication(medication_id: str) -> Resource:
     for path in sorted((FIXTURES / "fhir").glob("*.json")):
         for entry in json.loads(path.read_text("utf-8"))["entry"]:
@@ -86,7 +85,6 @@ def steps(server: str) -> dict[str, Step]:
         "token": TOKEN,
         "medication": _medication(),
         "transaction": _transaction(),
-        "systemSearch": SYSTEM_SEARCH,
     }
     run = subprocess.run(
         [node, str(DRIVER)],
@@ -190,12 +188,6 @@ def test_system_history_holds_the_delete(steps: dict[str, Step]) -> None:
         if e["request"]["method"] == "DELETE" and e["request"]["url"].endswith(created)
     ]
     assert len(deletes) == 1, history["entry"][:5]
-
-
-def test_system_search(steps: dict[str, Step]) -> None:
-    found = _ok(steps["systemSearch"], 200)
-    assert found["type"] == "searchset"
-    assert [e["resource"]["id"] for e in found.get("entry", [])] == ["mercaptopurine"]
 
 
 def test_transaction(steps: dict[str, Step], server: str) -> None:

@@ -27,8 +27,11 @@ def test_first_write_creates_version_1_with_server_meta(store: Store) -> None:
     stored = store.read("PlanDefinition", plan["id"])
     assert stored is not None
     body = json.loads(stored.body)
-    assert body["meta"] == {"versionId": "1", "lastUpdated": stored.last_updated}
-    assert {k: v for k, v in body.items() if k != "meta"} == plan
+    # The server's meta, and the mapping's own (the profile it claims) kept beside it.
+    assert body["meta"] == {"versionId": "1", "lastUpdated": stored.last_updated, **plan["meta"]}
+    assert {k: v for k, v in body.items() if k != "meta"} == {
+        k: v for k, v in plan.items() if k != "meta"
+    }
 
 
 def test_identical_content_creates_no_version(store: Store) -> None:

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from mappings.rules.config import MappingConfig
+from mappings.rules.definitions import structure_definitions
 from tests.conftest import PAGE_IDS, mapped
 
 
@@ -30,7 +32,8 @@ def content() -> list[dict[str, Any]]:
 @pytest.fixture(scope="session")
 def known() -> KnownReferences:
     refs = KnownReferences()
-    for resource in content():
+    # What the server publishes too: the profiles and extensions the content claims.
+    for resource in [*content(), *structure_definitions(MappingConfig())]:
         refs.literals.add((resource["resourceType"], resource["id"]))
         if "url" in resource:
             refs.canonicals.add((resource["url"], resource.get("version")))

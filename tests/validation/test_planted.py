@@ -254,10 +254,20 @@ def test_foreign_canonical_is_a_warning(known: KnownReferences) -> None:
     assert problems(plan, known) == [("warning", "not-supported", "PlanDefinition.library[0]")]
 
 
-def test_unknown_rxnorm_code(known: KnownReferences) -> None:
+def test_unknown_but_well_formed_rxnorm_code_is_information(known: KnownReferences) -> None:
     medication = first("Medication")
     medication["code"]["coding"] = [
         {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "999999999"}
+    ]
+    assert problems(medication, known) == []
+    found = [(i.severity, i.code, i.location) for i in validate(medication, references=known)]
+    assert ("information", "informational", "Medication.code.coding[0]") in found
+
+
+def test_malformed_rxnorm_code(known: KnownReferences) -> None:
+    medication = first("Medication")
+    medication["code"]["coding"] = [
+        {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "RX1234"}
     ]
     assert problems(medication, known) == [("error", "code-invalid", "Medication.code.coding[0]")]
 

@@ -1,7 +1,7 @@
 // fhir-kit-client (npm, pinned in validators/package-lock.json) against a live server: the
 // calls its README shows, one step each, for tests/api/test_fhir_kit_client.py to assert on.
 //
-// stdin: {"baseUrl", "token", "medication", "transaction", "systemSearch"} (JSON; the test
+// stdin: {"baseUrl", "token", "medication", "transaction"} (JSON; the test
 // builds the bodies and the query
 // from our fixtures). stdout: one JSON object, step name -> {ok, status, etag, location, body}
 // for an answer in 2xx, {ok: false, status, message, body} for an HTTP error (fhir-kit throws
@@ -112,6 +112,5 @@ if (id) {
   }
 }
 await step('transaction', () => client.transaction({ body: input.transaction }));
-await step('systemSearch', () => client.systemSearch({ searchParams: input.systemSearch }));
 
 process.stdout.write(`${JSON.stringify(results)}\n`);
