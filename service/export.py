@@ -42,6 +42,7 @@ from mappings import fhir
 from mappings.limits import MAX_RESOURCES
 from mappings.rules.config import is_semver
 from service import conformance
+from service.conformance.guide import dependencies as conformance_dependencies
 from service.search.params import RESOURCE_TYPES
 from service.store import Store, StoredResource
 
@@ -382,7 +383,7 @@ def package_json(
         "type": "Conformance",
         "canonical": config.canonical_base.rstrip("/"),
         "fhirVersions": [fhir.FHIR_VERSION],
-        "dependencies": {"hl7.fhir.r4.core": fhir.FHIR_VERSION},
+        "dependencies": conformance_dependencies(),  # the ImplementationGuide's dependsOn
         "author": ", ".join(publishers) or config.package_name,
         "description": (
             f"Structured patient-education content as FHIR R4 resources ({types}), "

@@ -82,7 +82,10 @@ def test_the_guide_lists_every_other_resource_once(resources: list[dict[str, Any
     guide = guides[0]
     assert guide["packageId"] == "ped.education.content"
     assert guide["fhirVersion"] == ["4.0.1"]
-    assert [d["packageId"] for d in guide["dependsOn"]] == ["hl7.fhir.r4.core"]
+    assert [d["packageId"] for d in guide["dependsOn"]] == [
+        "hl7.fhir.r4.core",
+        "hl7.fhir.uv.extensions.r4",
+    ]
     listed = [e["reference"]["reference"] for e in guide["definition"]["resource"]]
     others = [f"{r['resourceType']}/{r['id']}" for r in resources if r is not guide]
     assert listed == others

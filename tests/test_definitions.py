@@ -154,6 +154,29 @@ def test_every_differential_path_exists_in_r4() -> None:
             assert _r4_element(element["path"]) is not None, f"{sd['id']}: {element['path']}"
 
 
+def _r4_order(path: str) -> tuple[int, ...]:
+    """Where ``path`` comes in R4's element order, level by level."""
+    r4 = load_r4()
+    head, *rest = path.split(".")
+    current, key = head, []
+    for part in rest:
+        typedef = r4.types[current]
+        names = list(typedef.elements)
+        if part.endswith("[x]"):
+            key.append(names.index(typedef.choices[part[:-3]][0]))
+            break
+        key.append(names.index(part))
+        current = typedef.elements[part].type
+    return tuple(key)
+
+
+def test_each_differential_is_in_r4_element_order() -> None:
+    """A differential lists elements in the order of the base definition (R4 §2.21.0.5)."""
+    for sd in structure_definitions(CONFIG):
+        order = [_r4_order(e["path"]) for e in _elements(sd)]
+        assert order == sorted(order), sd["id"]
+
+
 def test_element_ids_are_unique_and_follow_their_paths() -> None:
     for sd in structure_definitions(CONFIG):
         ids = [e["id"] for e in _elements(sd)]

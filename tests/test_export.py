@@ -345,7 +345,12 @@ def test_package_json_follows_the_fhir_package_spec(app: Flask, out: Path) -> No
     assert manifest["fhirVersions"] == ["4.0.1"]
     assert manifest["type"] == "Conformance"
     assert manifest["canonical"] == BASE
-    assert manifest["dependencies"] == {"hl7.fhir.r4.core": "4.0.1"}
+    assert manifest["dependencies"] == {
+        "hl7.fhir.r4.core": "4.0.1",
+        "hl7.fhir.uv.extensions.r4": "5.2.0",  # artifact-url, artifact-version
+    }
+    guide = json.loads(package_files(out)[f"ImplementationGuide-{PACKAGE}.json"])
+    assert {d["packageId"]: d["version"] for d in guide["dependsOn"]} == manifest["dependencies"]
     assert manifest["author"] == "Canadian Cancer Society"
     assert manifest["description"]
     # The newest change in the store (not the clock), as YYYYMMDDHHmmss.

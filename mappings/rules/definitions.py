@@ -152,16 +152,23 @@ def _profile(
     }
 
 
-def _artifact(resource_type: str) -> list[Element]:
-    """What every canonical artifact we map carries (PlanDefinition, ActivityDefinition)."""
+def _narrative(resource_type: str) -> list[Element]:
+    """Every resource we map is in the pages' language and carries a generated narrative."""
     return [
         _min(f"{resource_type}.language", "The pages' language (the deployment's setting)"),
         _min(f"{resource_type}.text", "Narrative generated from the resource"),
         _el(f"{resource_type}.text.status", fixedCode="generated"),
+    ]
+
+
+def _artifact(resource_type: str, *before_experimental: Element) -> list[Element]:
+    """What every canonical artifact we map carries (PlanDefinition, ActivityDefinition)."""
+    return [
         _min(f"{resource_type}.url", "{base}/" + resource_type + "/{id}"),
         _min(f"{resource_type}.version", "The deployment's content version (SemVer)"),
         _min(f"{resource_type}.name", "Computable name (PascalCase)"),
         _min(f"{resource_type}.title"),
+        *before_experimental,
         _el(f"{resource_type}.experimental", min=1, fixedBoolean=False),
     ]
 
@@ -220,7 +227,7 @@ def _plan_definition(config: MappingConfig) -> Element:
     root, section = _action_path(1), _action_path(2)
     elements = [
         _el("PlanDefinition", constraint=_plan_invariants(config)),
-        *_artifact("PlanDefinition")[:3],
+        *_narrative("PlanDefinition"),
         _url_slicing("PlanDefinition.extension", "Extensions are told apart by url"),
         _extension_slice(
             "PlanDefinition.extension",
@@ -234,18 +241,21 @@ def _plan_definition(config: MappingConfig) -> Element:
             disclaimer_extension(config),
             "The page's medical disclaimer",
         ),
-        *_artifact("PlanDefinition")[3:],
-        _el(
-            "PlanDefinition.type",
-            min=1,
-            patternCodeableConcept={
-                "coding": [{"system": PLAN_DEFINITION_TYPE, "code": "clinical-protocol"}]
-            },
-            binding={
-                "strength": "required",
-                "valueSet": f"http://hl7.org/fhir/ValueSet/plan-definition-type|{FHIR_VERSION}",
-            },
+        *_artifact(
+            "PlanDefinition",
+            _el(
+                "PlanDefinition.type",
+                min=1,
+                patternCodeableConcept={
+                    "coding": [{"system": PLAN_DEFINITION_TYPE, "code": "clinical-protocol"}]
+                },
+                binding={
+                    "strength": "required",
+                    "valueSet": f"http://hl7.org/fhir/ValueSet/plan-definition-type|{FHIR_VERSION}",
+                },
+            ),
         ),
+        _el("PlanDefinition.contact", max_="1", short="The page's publisher"),
         _el("PlanDefinition.useContext", max_="1", short="The disease the page is about"),
         _el(
             "PlanDefinition.useContext.code",
@@ -258,17 +268,21 @@ def _plan_definition(config: MappingConfig) -> Element:
         _el("PlanDefinition.useContext.value[x]", type=[{"code": "CodeableConcept"}]),
         _el("PlanDefinition.jurisdiction", max_="1"),
         _min("PlanDefinition.jurisdiction.text", "The country as the page names it"),
+        _min("PlanDefinition.reviewer.name"),
         _el("PlanDefinition.relatedArtifact.type", fixedCode="citation"),
         _min("PlanDefinition.relatedArtifact.label", "The reference's number on the page"),
         _min("PlanDefinition.relatedArtifact.citation"),
         _el("PlanDefinition.goal", max_="1"),
         _min("PlanDefinition.goal.id"),
         _min("PlanDefinition.goal.description.text", "The goal in the page's words"),
+        _el("PlanDefinition.goal.addresses", max_="1", short="The disease"),
+        _min("PlanDefinition.goal.addresses.text", "The disease in the page's words"),
         _min("PlanDefinition.action", "The phase: one root action", max_="1"),
         _min(f"{root}.id"),
         _min(f"{root}.title", "The page's title"),
         _absent(f"{root}.textEquivalent", "The phase is a container"),
         _el(f"{root}.goalId", max_="1"),
+        _el(f"{root}.timing[x]", type=[{"code": "Timing"}], short="How long the phase lasts"),
         _el(f"{root}.groupingBehavior", min=1, fixedCode="visual-group"),
         _absent(f"{root}.selectionBehavior", "The phase is a container"),
         _absent(f"{root}.definition[x]", "The phase is a container"),
@@ -311,6 +325,7 @@ def _plan_definition(config: MappingConfig) -> Element:
 def _activity_definition(config: MappingConfig) -> Element:
     medication = f"{CORE}/Medication"
     elements = [
+        *_narrative("ActivityDefinition"),
         *_artifact("ActivityDefinition"),
         _el("ActivityDefinition.code", max_="1"),
         _min("ActivityDefinition.code.text", "What the activity is, in words"),
@@ -324,6 +339,10 @@ def _activity_definition(config: MappingConfig) -> Element:
         ),
         _el("ActivityDefinition.dosage", max_="1"),
         _min("ActivityDefinition.dosage.text", "How it is given, in the tables' words"),
+        _min("ActivityDefinition.dosage.timing.repeat.frequency"),
+        _min("ActivityDefinition.dosage.timing.repeat.period"),
+        _min("ActivityDefinition.dosage.timing.repeat.periodUnit"),
+        _min("ActivityDefinition.dosage.route.text"),
         _min("ActivityDefinition.bodySite.text"),
         _el("ActivityDefinition.dynamicValue", max_="1", short="As needed"),
         _el("ActivityDefinition.dynamicValue.path", fixedString="asNeededBoolean"),
@@ -343,9 +362,7 @@ def _activity_definition(config: MappingConfig) -> Element:
 
 def _medication(config: MappingConfig) -> Element:
     elements = [
-        _min("Medication.language"),
-        _min("Medication.text", "Narrative generated from the resource"),
-        _el("Medication.text.status", fixedCode="generated"),
+        *_narrative("Medication"),
         _url_slicing("Medication.extension", "Extensions are told apart by url"),
         _extension_slice(
             "Medication.extension", "artifactUrl", ARTIFACT_URL, "Canonical URL", min_=1

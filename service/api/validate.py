@@ -10,8 +10,9 @@ and a body as an update of that id. ``mode`` and ``profile`` may also be in the 
   no other stored resource references it);
 - ``profile``: a StructureDefinition of ours (``service.conformance``) or a core R4 one
   (``http://hl7.org/fhir/StructureDefinition/{type}``, the base validation). A profile that
-  does not resolve is a 400, as R4 requires an error. The profiles the resource claims in
-  ``meta.profile`` are checked too, when they resolve here.
+  does not resolve is a 400, as R4 requires an error. ``meta.profile`` must resolve (it is a
+  canonical) but is checked only when asked for with ``profile``: ``$import`` accepts what
+  ``$validate`` without a profile accepts, and no more.
 
 Problems with the resource are the answer (200), not an error; a body that cannot be read,
 an unknown mode or profile, or conflicting parameters are a 400. References are checked
@@ -148,7 +149,6 @@ def _validate(resource_type: str, asked: _Request, resource_id: str | None) -> R
                     f"{resource_type}.",
                 )
             )
-    profiles += _claimed(resource, resolve, {p["url"] for p in profiles})
     references = _ConformanceReferences(StoreReferences(get_store()), base, version)
     found += validate(
         resource,
@@ -160,22 +160,6 @@ def _validate(resource_type: str, asked: _Request, resource_id: str | None) -> R
     found += _mode(asked.mode, resource, resource_type, resource_id)
     whole = resource.get("resourceType") if isinstance(resource, dict) else None
     return reply(json.dumps(_outcome(found, whole), ensure_ascii=False).encode())
-
-
-def _claimed(resource: Any, resolve: Any, already: set[str]) -> list[Mapping[str, Any]]:
-    """The profiles ``meta.profile`` claims that resolve here (the others are reported by the
-    canonical check)."""
-    meta = resource.get("meta") if isinstance(resource, dict) else None
-    urls = meta.get("profile") if isinstance(meta, dict) else None
-    found = []
-    for url in urls if isinstance(urls, list) else []:
-        if not isinstance(url, str) or url.partition("|")[0] in already or core_type(url):
-            continue
-        profile = resolve(url)
-        if profile is not None:
-            already.add(url.partition("|")[0])
-            found.append(profile)
-    return found
 
 
 def _mode(mode: str | None, resource: Any, resource_type: str, url_id: str | None) -> list[Issue]:

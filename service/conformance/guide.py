@@ -7,7 +7,10 @@ from collections.abc import Sequence
 
 from .common import FHIR_VERSION, Json, header
 
-# What the guide builds on: FHIR R4 itself.
+# What the guide builds on: FHIR R4 itself, and the FHIR Extensions Pack for R4, which
+# defines the artifact-url, artifact-version and artifact-copyrightLabel extensions our
+# content and profiles use (they are not in R4 core). The export's package.json lists the
+# same packages as its dependencies.
 DEPENDS_ON: tuple[Json, ...] = (
     {
         "id": "hl7fhirr4core",
@@ -15,7 +18,18 @@ DEPENDS_ON: tuple[Json, ...] = (
         "packageId": "hl7.fhir.r4.core",
         "version": FHIR_VERSION,
     },
+    {
+        "id": "hl7fhiruvextensions",
+        "uri": "http://hl7.org/fhir/extensions/ImplementationGuide/hl7.fhir.uv.extensions",
+        "packageId": "hl7.fhir.uv.extensions.r4",
+        "version": "5.2.0",
+    },
 )
+
+
+def dependencies() -> dict[str, str]:
+    """The packages the guide depends on, as package.json ``dependencies``."""
+    return {str(d["packageId"]): str(d["version"]) for d in DEPENDS_ON}
 
 
 def implementation_guide(
