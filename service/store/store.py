@@ -787,11 +787,8 @@ class Store:
         """(version, content hash, last updated) of the stored current version of each
         resource, by (type, id)."""
         c = schema.current
-        ids_by_type: dict[str, list[str]] = {}
-        for resource_type, resource_id in keys:
-            ids_by_type.setdefault(resource_type, []).append(resource_id)
         found: dict[tuple[str, str], tuple[int, str, str]] = {}
-        for resource_type, ids in ids_by_type.items():
+        for resource_type, ids in _ids_by_type(keys).items():
             rows = connection.execute(
                 select(c.c.res_id, c.c.version_id, c.c.content_hash, c.c.last_updated).where(
                     c.c.res_type == resource_type, c.c.res_id.in_(ids)
@@ -808,11 +805,8 @@ class Store:
         """(latest version, its time as an instant key) of each of ``keys`` that has
         versions; called for ids with no current version, so: the deleted ones."""
         v = schema.versions
-        ids_by_type: dict[str, list[str]] = {}
-        for resource_type, resource_id in keys:
-            ids_by_type.setdefault(resource_type, []).append(resource_id)
         found: dict[tuple[str, str], tuple[int, str]] = {}
-        for resource_type, ids in ids_by_type.items():
+        for resource_type, ids in _ids_by_type(keys).items():
             rows = connection.execute(
                 select(v.c.res_id, func.max(v.c.version_id), func.max(v.c.last_updated))
                 .where(v.c.res_type == resource_type, v.c.res_id.in_(ids))
@@ -827,6 +821,14 @@ class Store:
         statement = select(c.c.res_type, func.count()).group_by(c.c.res_type)
         with self._operational(), self._reading() as connection:
             return {t: n for t, n in connection.execute(statement).all()}
+
+
+def _ids_by_type(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """The ids of ``keys`` grouped by type: one ``IN`` query per type."""
+    found: dict[str, list[str]] = {}
+    for resource_type, resource_id in keys:
+        found.setdefault(resource_type, []).append(resource_id)
+    return found
 
 
 def _refuse_repeats(keys: Iterable[tuple[str, str]]) -> None:

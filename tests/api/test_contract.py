@@ -222,7 +222,8 @@ def test_vread_of_unknown_resource_is_404_outcome(client: FlaskClient) -> None:
 # --- history --------------------------------------------------------------------------------
 
 
-def _history(client: FlaskClient, url: str) -> dict[str, Any]:
+def history_bundle(client: FlaskClient, url: str) -> dict[str, Any]:
+    """A 200 history Bundle in FHIR JSON from ``url``."""
     response = client.get(url)
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.headers["Content-Type"] == FHIR_JSON
@@ -233,7 +234,7 @@ def _history(client: FlaskClient, url: str) -> dict[str, Any]:
 
 
 def test_history_instance_lists_the_one_version(client: FlaskClient) -> None:
-    bundle = _history(client, "/fhir/PlanDefinition/all-induction/_history")
+    bundle = history_bundle(client, "/fhir/PlanDefinition/all-induction/_history")
     assert bundle["total"] == 1
     (entry,) = bundle["entry"]
     assert entry["fullUrl"] == f"{BASE}/PlanDefinition/all-induction"
@@ -247,7 +248,7 @@ def test_history_instance_lists_the_one_version(client: FlaskClient) -> None:
 
 @pytest.mark.parametrize("resource_type", ["PlanDefinition", "ActivityDefinition", "Medication"])
 def test_history_type_counts_every_version(client: FlaskClient, resource_type: str) -> None:
-    bundle = _history(client, f"/fhir/{resource_type}/_history?_count=200")
+    bundle = history_bundle(client, f"/fhir/{resource_type}/_history?_count=200")
     assert bundle["total"] == len(fixture_ids(resource_type))
     assert {e["resource"]["id"] for e in bundle["entry"]} == fixture_ids(resource_type)
     assert all(e["response"]["status"] == "201 Created" for e in bundle["entry"])
@@ -257,11 +258,11 @@ def test_history_type_pages(client: FlaskClient) -> None:
     expected = fixture_ids("ActivityDefinition")
     url = "/fhir/ActivityDefinition/_history?_count=10"
     collected: list[str] = []
-    first = _history(client, url)
+    first = history_bundle(client, url)
     assert set(links(first)) == {"self", "first", "next", "last"}
     assert links(first)["last"] == f"{BASE}/ActivityDefinition/_history?_count=10&_offset=30"
     while url:
-        page = _history(client, url)
+        page = history_bundle(client, url)
         assert page["total"] == len(expected)
         collected += [e["resource"]["id"] for e in page["entry"]]
         url = links(page).get("next", "")
@@ -271,7 +272,7 @@ def test_history_type_pages(client: FlaskClient) -> None:
 
 
 def test_history_links_keep_since(client: FlaskClient) -> None:
-    bundle = _history(client, "/fhir/ActivityDefinition/_history?_since=2000-01-01&_count=10")
+    bundle = history_bundle(client, "/fhir/ActivityDefinition/_history?_since=2000-01-01&_count=10")
     assert bundle["total"] == len(fixture_ids("ActivityDefinition"))
     for relation in ("self", "first", "next", "last"):
         assert "_since=2000-01-01" in links(bundle)[relation], relation
@@ -302,7 +303,7 @@ def test_a_page_size_over_the_maximum_is_capped_and_the_self_link_says_so(
 
 
 def test_history_since_in_the_future_is_empty(client: FlaskClient) -> None:
-    bundle = _history(client, "/fhir/PlanDefinition/_history?_since=9999-01-01T00:00:00Z")
+    bundle = history_bundle(client, "/fhir/PlanDefinition/_history?_since=9999-01-01T00:00:00Z")
     assert bundle["total"] == 0
     assert "entry" not in bundle
 

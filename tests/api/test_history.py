@@ -21,7 +21,7 @@ from service.store import Store
 from tests.support.r4_validator import validate_r4
 
 from .conftest import make_app
-from .test_contract import BASE, FHIR_JSON, STRICT, assert_outcome, body, links
+from .test_contract import BASE, STRICT, assert_outcome, body, history_bundle, links
 
 AD = "ActivityDefinition"
 
@@ -70,11 +70,7 @@ def client(app: Flask) -> FlaskClient:
 
 
 def _history(client: FlaskClient, url: str) -> dict[str, Any]:
-    response = client.get(url)
-    assert response.status_code == 200, response.get_data(as_text=True)
-    assert response.headers["Content-Type"] == FHIR_JSON
-    bundle = body(response)
-    assert bundle["type"] == "history"
+    bundle = history_bundle(client, url)
     Bundle.model_validate(bundle)  # R4 structure (a delete's entry has no resource)
     return bundle
 
