@@ -315,11 +315,7 @@ def _search_outcome(parsed: ParsedSearch, included: Included) -> bytes | None:
 def search(resource_type: str) -> Response:
     resource_type = resource_type_or_404(resource_type)
     try:
-        parsed = parse_search(
-            resource_type,
-            _search_pairs(),
-            strict=_strict(),
-        )
+        parsed = parse_search(resource_type, _search_pairs(), strict=_strict(), base=fhir_base())
     except SearchError as e:
         raise FhirError(400, str(e), "invalid") from None
     query = parsed.query

@@ -10,7 +10,7 @@ can say so.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from mappings.numbers import strict_int
 
-from .params import PARAMETERS, SORT_KEYS, SearchParam
+from .params import PARAMETERS, RESOURCE_TYPES, SORT_KEYS, SearchParam
 from .values import DateRange, date_range
 
 DEFAULT_COUNT = 20
@@ -38,6 +38,9 @@ IGNORED_HERE = frozenset({"_format", "_pretty"})
 INCLUDE_PARAMETERS = frozenset({"_include", "_revinclude"})
 INCLUDE_MODIFIERS = {"": False, "iterate": True, "recurse": True}  # recurse: R3's name
 MAX_INCLUDES = 8
+MAX_LINKS = 3
+"""References one parameter may follow, chained (``a.b.c``) and reverse-chained (``_has``)
+together; beyond them a search is refused (400)."""
 
 
 class SearchError(ValueError):
@@ -71,6 +74,30 @@ class Clause:
 
 
 @dataclass(frozen=True)
+class Chain:
+    """``param[:Type].rest`` (R4 chaining): resources whose reference ``param`` points to a
+    resource of a branch's type that meets the branch's criterion. Without ``:Type`` there
+    is a branch for every target type that has the chained parameter."""
+
+    param: SearchParam
+    branches: tuple[tuple[str, Criterion], ...]
+
+
+@dataclass(frozen=True)
+class Has:
+    """``_has:source:param:rest`` (R4 reverse chaining): resources that some ``source``
+    resource meeting ``criterion`` points to through its reference ``param``."""
+
+    source: str
+    param: SearchParam
+    criterion: Criterion
+
+
+Criterion = Clause | Chain | Has
+"""One parameter occurrence of a search: criteria are ANDed."""
+
+
+@dataclass(frozen=True)
 class Include:
     """``_include`` / ``_revinclude`` = ``source:param[:target]``, optionally ``:iterate``.
 
@@ -93,7 +120,7 @@ class Include:
 @dataclass(frozen=True)
 class SearchQuery:
     resource_type: str
-    clauses: tuple[Clause, ...] = ()
+    clauses: tuple[Criterion, ...] = ()
     includes: tuple[Include, ...] = ()
     revincludes: tuple[Include, ...] = ()
     sort: tuple[tuple[str, bool], ...] = ()
@@ -157,7 +184,23 @@ def _date(text: str) -> DatePredicate:
         raise SearchError(str(e)) from None
 
 
-def _values(param: SearchParam, modifier: str | None, raw: str) -> tuple[Value, ...]:
+def _local_reference(value: str, base: str | None) -> str:
+    """An absolute reference on this server's own base (``{base}/Medication/x``) names the
+    same resource as the relative ``Medication/x`` the store holds (R4 search.html,
+    reference). Any other URL is compared as written."""
+    if base:
+        prefix = f"{base.rstrip('/')}/"
+        if value.startswith(prefix):
+            local = value[len(prefix) :]
+            resource_type, slash, resource_id = local.partition("/")
+            if slash and resource_type in RESOURCE_TYPES and resource_id and "/" not in resource_id:
+                return local
+    return value
+
+
+def _values(
+    param: SearchParam, modifier: str | None, raw: str, base: str | None = None
+) -> tuple[Value, ...]:
     if modifier == "missing":
         if raw not in ("true", "false"):
             raise SearchError(f"{param.name}:missing takes true or false, not {raw!r}")
@@ -176,6 +219,8 @@ def _values(param: SearchParam, modifier: str | None, raw: str) -> tuple[Value, 
                 raise SearchError(f"{param.name} takes type$value, not {item!r}")
             forms = [_token(p) for p in parts]
             values.append("$".join(_token_form(t) for t in forms))
+        elif param.type == "reference" and not param.canonical:
+            values.append(_local_reference(_unescape(item), base))
         else:
             values.append(_unescape(item))
     return tuple(values)
@@ -264,9 +309,10 @@ def parse_search(
     pairs: Iterable[tuple[str, str]],
     *,
     strict: bool = False,
+    base: str | None = None,
 ) -> ParsedSearch:
-    params = PARAMETERS[resource_type]
-    clauses: list[Clause] = []
+    """``base``: this server's FHIR base URL, so that absolute references on it match."""
+    clauses: list[Criterion] = []
     applied: list[tuple[str, str]] = []
     ignored: list[str] = []
     skipped: list[str] = []
@@ -291,24 +337,16 @@ def parse_search(
                 raise SearchError(f"{name} is given more than once")
             result[name] = raw
             continue
-        base, _, modifier = name.partition(":")
-        param = params.get(base)
-        if param is None:
-            unsupported = _unsupported_form(params, base)
-            if unsupported is not None:  # never ignored: ignoring it would return everything
-                raise SearchError(unsupported)
+        criterion = _criterion(resource_type, name, raw, base, 0)
+        if criterion is None:
             if strict:
-                raise SearchError(f"unknown search parameter {base!r} for {resource_type}")
+                unknown = name.partition(":")[0].partition(".")[0]
+                raise SearchError(f"unknown search parameter {unknown!r} for {resource_type}")
             ignored.append(name)
             if len(clauses) + len(ignored) > MAX_CLAUSES:
                 raise SearchError(f"more than {MAX_CLAUSES} search parameters in one search")
             continue
-        if modifier and modifier not in param.modifiers:
-            raise SearchError(f"modifier :{modifier} is not supported on {base} ({param.type})")
-        values = _values(param, modifier or None, raw)
-        if len(values) > MAX_VALUES:
-            raise SearchError(f"{base} has {len(values)} values; at most {MAX_VALUES} are allowed")
-        clauses.append(Clause(param, modifier or None, values))
+        clauses.append(criterion)
         if len(clauses) + len(ignored) > MAX_CLAUSES:
             raise SearchError(f"more than {MAX_CLAUSES} search parameters in one search")
         applied.append((name, raw))
@@ -339,22 +377,122 @@ def parse_search(
     return ParsedSearch(query, tuple(applied), tuple(ignored), tuple(skipped))
 
 
-def _unsupported_form(params: Mapping[str, SearchParam], base: str) -> str | None:
-    """Why a parameter of a form this server does not evaluate is refused, even in lenient
-    handling: chaining (``definition.title``) and reverse chaining (``_has``) narrow a
-    search, so dropping them would answer with every resource as if they had matched."""
-    if base == "_has":
-        return (
-            "_has (reverse chaining) is not supported here; search the referring type "
-            "and follow its references instead"
+def _criterion(
+    resource_type: str, name: str, raw: str, base: str | None, links: int
+) -> Criterion | None:
+    """The criterion ``name=raw`` sets on ``resource_type``; None when ``name`` is not one
+    of its parameters (the caller ignores it, or refuses it under strict handling).
+    Chained parameters and ``_has`` are evaluated, or refused with a 400 that names them:
+    dropping one would answer every resource as if it had matched."""
+    if name == "_has" or name.startswith("_has:"):
+        return _reverse_chain(resource_type, name, raw, base, links)
+    head, dot, rest = name.partition(".")
+    param_name, _, modifier = head.partition(":")
+    param = PARAMETERS[resource_type].get(param_name)
+    if param is None:
+        return None
+    if dot:
+        return _chain(resource_type, param, modifier, rest, raw, base, links)
+    if modifier and modifier not in param.modifiers:
+        raise SearchError(f"modifier :{modifier} is not supported on {param_name} ({param.type})")
+    values = _values(param, modifier or None, raw, base)
+    if len(values) > MAX_VALUES:
+        raise SearchError(
+            f"{param_name} has {len(values)} values; at most {MAX_VALUES} are allowed"
         )
-    head, dot, _rest = base.partition(".")
-    if dot and head in params:
-        return (
-            f"chained parameter {base!r} is not supported here; search the referenced type "
-            f"first, then by {head}=Type/id"
+    return Clause(param, modifier or None, values)
+
+
+def _too_deep(written: str, links: int) -> None:
+    if links >= MAX_LINKS:
+        raise SearchError(
+            f"{written!r} follows more than {MAX_LINKS} references (chained and _has "
+            "together); that is not supported here"
         )
-    return None
+
+
+def _chain(
+    resource_type: str,
+    param: SearchParam,
+    modifier: str,
+    rest: str,
+    raw: str,
+    base: str | None,
+    links: int,
+) -> Chain:
+    written = f"{param.name}{':' + modifier if modifier else ''}.{rest}"
+    _too_deep(written, links)
+    if param.type != "reference":
+        raise SearchError(
+            f"chained parameter {written!r}: {param.name} is a {param.type} parameter of "
+            f"{resource_type}, and only a reference parameter can be chained"
+        )
+    if not param.targets:
+        raise SearchError(
+            f"chained parameter {written!r}: {param.name} points to types not served here, "
+            "so the chain cannot be followed; this chain is not supported"
+        )
+    if modifier and modifier not in param.targets:
+        raise SearchError(
+            f"chained parameter {written!r}: the only modifier a chain takes is the type "
+            f"it follows to ({', '.join(param.targets)}); :{modifier} is not supported"
+        )
+    targets = (modifier,) if modifier else param.targets
+    branches: list[tuple[str, Criterion]] = []
+    for target in targets:
+        criterion = _criterion(target, rest, raw, base, links + 1)
+        if criterion is not None:
+            branches.append((target, criterion))
+    chained = rest.partition(".")[0].partition(":")[0]
+    if not branches:
+        raise SearchError(
+            f"chained parameter {written!r}: {chained!r} is not a search parameter of "
+            f"{' or '.join(targets)}; this chain is not supported"
+        )
+    kinds = {target: _kind(criterion) for target, criterion in branches}
+    if len(set(kinds.values())) > 1:
+        found = ", ".join(f"a {kind} parameter of {target}" for target, kind in kinds.items())
+        raise SearchError(
+            f"chained parameter {written!r} is ambiguous: {chained} is {found}; name the "
+            f"type, as {param.name}:{branches[0][0]}.{rest}"
+        )
+    return Chain(param, tuple(branches))
+
+
+def _kind(criterion: Criterion) -> str:
+    if isinstance(criterion, Clause):
+        return criterion.param.type
+    return "chained" if isinstance(criterion, Chain) else "_has"
+
+
+def _reverse_chain(resource_type: str, name: str, raw: str, base: str | None, links: int) -> Has:
+    parts = name.split(":", 3)
+    if len(parts) != 4 or not all(parts[1:]):
+        raise SearchError(
+            f"{name!r}: _has takes the form _has:Type:reference-parameter:search-parameter"
+        )
+    _, source, ref_name, rest = parts
+    _too_deep(name, links)
+    if source not in PARAMETERS:
+        raise SearchError(f"{name!r}: {source!r} is not a type served here")
+    param = PARAMETERS[source].get(ref_name)
+    if param is None or param.type != "reference":
+        raise SearchError(
+            f"{name!r}: {ref_name!r} is not a reference parameter of {source}; this _has is "
+            "not supported"
+        )
+    if resource_type not in param.targets:
+        raise SearchError(
+            f"{name!r}: {source}:{ref_name} never points to {resource_type}, so this _has "
+            "is not supported"
+        )
+    criterion = _criterion(source, rest, raw, base, links + 1)
+    if criterion is None:
+        raise SearchError(
+            f"{name!r}: {rest.partition(':')[0].partition('.')[0]!r} is not a search "
+            f"parameter of {source}; this _has is not supported"
+        )
+    return Has(source, param, criterion)
 
 
 def _include(resource_type: str, kind: str, how: str, raw: str) -> Include | None:

@@ -21,17 +21,28 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     Select,
+    String,
     and_,
     bindparam,
     false,
     func,
+    literal,
     not_,
     or_,
     select,
     true,
 )
 
-from service.search.query import Clause, DatePredicate, SearchQuery, Token, Value
+from service.search.query import (
+    Chain,
+    Clause,
+    Criterion,
+    DatePredicate,
+    Has,
+    SearchQuery,
+    Token,
+    Value,
+)
 from service.search.values import normalise
 
 from . import schema
@@ -81,33 +92,51 @@ def _value_literals(clause: Clause, value: Value) -> Iterator[str]:
             yield from (f"{_like_escape(norm[:K])}%", f"{_like_escape(norm)}%")
 
 
-def shape(query: SearchQuery) -> tuple[Any, ...]:
-    clauses = tuple(
-        (
-            clause.param.name,
-            clause.param.extract is None,
-            clause.modifier,
-            tuple(
-                ("missing", value) if isinstance(value, bool) else _value_shape(clause, value)
-                for value in clause.values
-            ),
-        )
-        for clause in query.clauses
+def _criterion_shape(criterion: Criterion) -> tuple[Any, ...]:
+    if isinstance(criterion, Chain):
+        branches = tuple((t, _criterion_shape(inner)) for t, inner in criterion.branches)
+        return ("chain", criterion.param.name, criterion.param.canonical, branches)
+    if isinstance(criterion, Has):
+        inner = _criterion_shape(criterion.criterion)
+        return ("has", criterion.source, criterion.param.name, criterion.param.canonical, inner)
+    return (
+        "clause",
+        criterion.param.name,
+        criterion.param.extract is None,
+        criterion.modifier,
+        tuple(
+            ("missing", value) if isinstance(value, bool) else _value_shape(criterion, value)
+            for value in criterion.values
+        ),
     )
+
+
+def shape(query: SearchQuery) -> tuple[Any, ...]:
+    clauses = tuple(_criterion_shape(criterion) for criterion in query.clauses)
     return (query.resource_type, clauses, query.sort)
+
+
+def _criterion_literals(criterion: Criterion) -> Iterator[Any]:
+    """A criterion's bound values, in the order ``_criterion`` binds them."""
+    if isinstance(criterion, Chain):
+        for _target, inner in criterion.branches:
+            yield from _criterion_literals(inner)
+        return
+    if isinstance(criterion, Has):
+        yield from _criterion_literals(criterion.criterion)
+        return
+    if criterion.modifier == "missing":
+        return
+    for value in criterion.values:
+        if criterion.param.extract is None and isinstance(value, Token):
+            yield value.code
+        else:
+            yield from _value_literals(criterion, value)
 
 
 def literals(query: SearchQuery) -> dict[str, Any]:
     """Bound values, named ``p0, p1, …`` in the order ``build`` binds them."""
-    values: list[Any] = []
-    for clause in query.clauses:
-        if clause.modifier == "missing":
-            continue
-        for value in clause.values:
-            if clause.param.extract is None and isinstance(value, Token):
-                values.append(value.code)
-            else:
-                values.extend(_value_literals(clause, value))
+    values = [value for criterion in query.clauses for value in _criterion_literals(criterion)]
     bound = {f"p{n}": value for n, value in enumerate(values)}
     bound.update(res_type=query.resource_type, limit=query.count + 1, offset=query.offset)
     return bound
@@ -152,60 +181,196 @@ def _date_match(low: Any, high: Any, prefix: str, p_low: Any, p_high: Any) -> Co
     return result
 
 
-def _value(value_shape: tuple[Any, ...], bind: _Binder) -> ColumnElement[bool]:
+def _value(value_shape: tuple[Any, ...], bind: _Binder, row: Any) -> ColumnElement[bool]:
+    """One value against ``row``, an alias of the search index."""
     kind = value_shape[0]
     if kind == "token":
         _, has_code, system = value_shape
         parts: list[ColumnElement[bool]] = []
         if has_code:
-            parts += [ix.c.key == bind(), ix.c.value == bind()]
+            parts += [row.c.key == bind(), row.c.value == bind()]
         if system == "none":
-            parts.append(ix.c.system.is_(None))
+            parts.append(row.c.system.is_(None))
         elif system == "given":
-            parts.append(ix.c.system == bind())
+            parts.append(row.c.system == bind())
         return and_(*parts)
     if kind == "date":
-        return _date_match(ix.c.low, ix.c.high, value_shape[1], bind(), bind())
+        return _date_match(row.c.low, row.c.high, value_shape[1], bind(), bind())
     if kind == "string" and value_shape[1] == "contains":
-        return ix.c.norm.like(bind(), escape="\\")
+        contains: ColumnElement[bool] = row.c.norm.like(bind(), escape="\\")
+        return contains
     if kind == "string" and value_shape[1] is None:
-        return and_(ix.c.key.like(bind(), escape="\\"), ix.c.norm.like(bind(), escape="\\"))
-    return and_(ix.c.key == bind(), ix.c.value == bind())  # exact, uri, reference, composite
+        return and_(row.c.key.like(bind(), escape="\\"), row.c.norm.like(bind(), escape="\\"))
+    return and_(row.c.key == bind(), row.c.value == bind())  # exact, uri, reference, composite
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """The resources a criterion filters: a (possibly aliased) current-version table, and
+    the SQL expression of their type (a bound value, a literal, or the row's own column in a
+    search over several types)."""
+
+    rows: Any
+    type: Any
 
 
 def _column_clause(
-    name: str, modifier: str | None, values: tuple[Any, ...], bind: _Binder
+    scope: _Scope, name: str, modifier: str | None, values: tuple[Any, ...], bind: _Binder
 ) -> ColumnElement[bool]:
     """``_id`` and ``_lastUpdated`` are columns of the current-version table."""
+    rows = scope.rows
     if modifier == "missing":
         return false() if values[0][1] else true()
     if name == "_id":
-        matches = or_(*(c.c.res_id == bind() for _ in values))
+        matches = or_(*(rows.c.res_id == bind() for _ in values))
         return not_(matches) if modifier == "not" else matches
     return or_(
         *(
-            _date_match(c.c.last_updated, c.c.last_updated, value[1], bind(), bind())
+            _date_match(rows.c.last_updated, rows.c.last_updated, value[1], bind(), bind())
             for value in values
         )
     )
 
 
-def _clause(
-    name: str, on_columns: bool, modifier: str | None, values: tuple[Any, ...], bind: _Binder
-) -> ColumnElement[bool]:
+def _criterion(scope: _Scope, criterion_shape: tuple[Any, ...], bind: _Binder) -> Any:
+    kind, *rest = criterion_shape
+    if kind == "chain":
+        return _chain(scope, *rest, bind=bind)
+    if kind == "has":
+        return _has(scope, *rest, bind=bind)
+    name, on_columns, modifier, values = rest
     if on_columns:
-        return _column_clause(name, modifier, values, bind)
+        return _column_clause(scope, name, modifier, values, bind)
+    row = ix.alias()
 
     def ids(condition: ColumnElement[bool]) -> Any:
-        return select(ix.c.res_id).where(
-            ix.c.res_type == bindparam("res_type"), ix.c.param == name, condition
+        return select(row.c.res_id).where(
+            row.c.res_type == scope.type, row.c.param == name, condition
         )
 
     if modifier == "missing":
-        present = c.c.res_id.in_(ids(true()))
+        present = scope.rows.c.res_id.in_(ids(true()))
         return not_(present) if values[0][1] else present
-    matches = or_(*(_value(value, bind) for value in values))
-    return c.c.res_id.not_in(ids(matches)) if modifier == "not" else c.c.res_id.in_(ids(matches))
+    matches = or_(*(_value(value, bind, row) for value in values))
+    if modifier == "not":
+        return scope.rows.c.res_id.not_in(ids(matches))
+    return scope.rows.c.res_id.in_(ids(matches))
+
+
+def _matching(resource_type: str, criterion_shape: tuple[Any, ...], bind: _Binder) -> Any:
+    """An alias of the current-version table and the condition that keeps, of its rows,
+    the resources of ``resource_type`` meeting the criterion."""
+    rows = c.alias()
+    kind = literal(resource_type, String)
+    condition = and_(rows.c.res_type == kind, _criterion(_Scope(rows, kind), criterion_shape, bind))
+    return rows, condition
+
+
+def _pointer(rows: Any) -> Any:
+    """``Type/id`` of a current-version row: what a literal reference to it holds. At most
+    129 characters (type and id are 64 at most), so it equals a stored reference's ``key``
+    exactly when it equals the reference, and the ``key`` index finds it."""
+    return rows.c.res_type + literal("/", String) + rows.c.res_id
+
+
+def _names_canonical(reference: Any, url: Any, version: Any) -> ColumnElement[bool]:
+    """Whether a canonical reference row names the resource of ``url`` (and, through an
+    outer join, ``version``): ``url|version``, or the bare ``url`` when the referrer pins
+    that url to no version (the index holds the bare url of pinned canonicals too). A
+    resource that refers to one url both pinned and unpinned is matched by its pin only."""
+    pinned = ix.alias()
+    pins_this_url = (
+        select(pinned.c.res_id)
+        .where(
+            pinned.c.res_type == reference.c.res_type,
+            pinned.c.res_id == reference.c.res_id,
+            pinned.c.param == reference.c.param,
+            pinned.c.value > reference.c.value + literal("|", String),
+            pinned.c.value < reference.c.value + literal("}", String),  # "|" + 1
+        )
+        .exists()
+    )
+    return or_(
+        reference.c.value == url.c.value + literal("|", String) + version.c.value,
+        and_(reference.c.value == url.c.value, not_(pins_this_url)),
+    )
+
+
+def _canonical_rows(rows: Any) -> tuple[Any, Any, Any, ColumnElement[bool]]:
+    """The url row of each resource of ``rows``, outer-joined to its version row, and the
+    condition tying them to it (left in WHERE, so ``rows`` can be an outer query's)."""
+    url, version = ix.alias(), ix.alias()
+    joined = url.outerjoin(
+        version,
+        and_(
+            version.c.res_type == url.c.res_type,
+            version.c.res_id == url.c.res_id,
+            version.c.param == literal("version", String),
+        ),
+    )
+    tied = and_(
+        url.c.res_type == rows.c.res_type,
+        url.c.res_id == rows.c.res_id,
+        url.c.param == literal("url", String),
+    )
+    return joined, url, version, tied
+
+
+def _chain(
+    scope: _Scope,
+    name: str,
+    canonical: bool,
+    branches: tuple[tuple[str, tuple[Any, ...]], ...],
+    *,
+    bind: _Binder,
+) -> ColumnElement[bool]:
+    """Resources whose reference ``name`` points to a resource a branch matches."""
+    alternatives = []
+    for target_type, inner in branches:
+        target, condition = _matching(target_type, inner, bind)
+        reference = ix.alias()
+        mine = and_(reference.c.res_type == scope.type, reference.c.param == name)
+        if canonical:
+            rows, url, version, tied = _canonical_rows(target)
+            joined = target.join(rows, tied)
+            points = _names_canonical(reference, url, version)
+        else:
+            joined, points = target, reference.c.key == _pointer(target)
+        referrers = (
+            select(reference.c.res_id)
+            .select_from(joined.join(reference, and_(mine, points)))
+            .where(condition)
+        )
+        alternatives.append(scope.rows.c.res_id.in_(referrers))
+    return or_(*alternatives)
+
+
+def _has(
+    scope: _Scope,
+    source_type: str,
+    name: str,
+    canonical: bool,
+    inner: tuple[Any, ...],
+    *,
+    bind: _Binder,
+) -> ColumnElement[bool]:
+    """Resources that some ``source_type`` resource meeting ``inner`` points to through
+    its reference ``name``."""
+    source, condition = _matching(source_type, inner, bind)
+    reference = ix.alias()
+    theirs = and_(
+        reference.c.res_type == source.c.res_type,
+        reference.c.res_id == source.c.res_id,
+        reference.c.param == literal(name, String),
+    )
+    joined = source.join(reference, theirs)
+    if canonical:
+        rows, url, version, tied = _canonical_rows(scope.rows)
+        points = and_(tied, _names_canonical(reference, url, version))
+        joined = joined.join(rows, true())
+    else:
+        points = reference.c.key == _pointer(scope.rows)
+    return select(reference.c.res_id).select_from(joined).where(condition, points).exists()
 
 
 _SORT_COLUMNS = {
@@ -228,11 +393,9 @@ class SearchStatements:
 def build(query_shape: tuple[Any, ...]) -> SearchStatements:
     _resource_type, clauses, sort = query_shape
     bind = _Binder()
-    conditions = [c.c.res_type == bindparam("res_type")]
-    conditions += [
-        _clause(name, on_columns, modifier, values, bind)
-        for name, on_columns, modifier, values in clauses
-    ]
+    scope = _Scope(c, bindparam("res_type"))
+    conditions = [c.c.res_type == scope.type]
+    conditions += [_criterion(scope, clause, bind) for clause in clauses]
     order = [
         (_SORT_COLUMNS[key].desc() if descending else _SORT_COLUMNS[key].asc()).nulls_last()
         for key, descending in sort
