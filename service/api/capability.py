@@ -25,6 +25,21 @@ RESULT_PARAMETERS = (
 )
 
 
+# Interactions of the whole server (CapabilityStatement.rest.interaction), not of a type.
+SYSTEM_INTERACTIONS = frozenset({"transaction", "batch", "search-system", "history-system"})
+
+CHAINING = (
+    "Chained parameters follow the reference and canonical parameters (definition, "
+    "composed-of, depends-on, derived-from, predecessor, successor, product, ingredient): "
+    "definition.title=x, definition:ActivityDefinition.title=x (without :Type every target "
+    "type that has the parameter is searched), up to 3 links; _has:Type:parameter:field=x "
+    "(R4 reverse chaining, nestable within the same 3 links). A canonical pinned to "
+    "url|version names that version; a bare url every version. A chain or _has this server "
+    "cannot evaluate is a 400, never ignored. A reference given as an absolute URL on this "
+    "server's base matches the stored relative one."
+)
+
+
 class OperationLike(Protocol):
     @property
     def name(self) -> str: ...
@@ -69,7 +84,10 @@ def capability_statement(
     routes: Sequence[RouteLike], base: str, canonical_base: str, *, fhir_version: str
 ) -> dict[str, Any]:
     """What this server does, for clients of ``fhir_version`` (the release they asked for)."""
-    interactions = [r.interaction for r in routes if r.interaction]
+    interactions = [
+        r.interaction for r in routes if r.interaction and r.interaction not in SYSTEM_INTERACTIONS
+    ]
+    system_interactions = [r.interaction for r in routes if r.interaction in SYSTEM_INTERACTIONS]
     operations = list(dict.fromkeys(r.operation for r in routes if r.operation))
     system_operations = [op for op in operations if op.level == "system"]
     software_version = version("ped-fhir")
@@ -110,6 +128,7 @@ def capability_statement(
                 "conditionalRead": "full-support",
                 "conditionalUpdate": False,
                 "conditionalDelete": "not-supported",
+                "documentation": CHAINING,
                 "searchInclude": _includes(resource_type),
                 "searchRevInclude": _revincludes(resource_type),
                 "searchParam": search_params,
@@ -146,12 +165,15 @@ def capability_statement(
                 "mode": "server",
                 "documentation": "Reads and searches are public; the $import operation "
                 "requires Authorization: Bearer with the configured token. Unknown search "
-                "parameters are ignored unless the request sends Prefer: handling=strict.",
+                "parameters are ignored unless the request sends Prefer: handling=strict. System "
+                "search (GET [base]?_type=A,B) takes the parameters every listed type has, "
+                "with the result parameters; a parameter only some have is a 400.",
                 "security": {
                     "cors": True,
                     "description": "CORS for GET. Writes need a Bearer token.",
                 },
                 "resource": resources,
+                "interaction": [{"code": code} for code in dict.fromkeys(system_interactions)],
                 "operation": [_operation_entry(op, canonical_base) for op in system_operations],
             }
         ],

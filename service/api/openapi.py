@@ -490,6 +490,10 @@ def _success(endpoint: _Endpoint) -> tuple[str, dict[str, Any]]:
         )
     if route.operation is not None:
         return f"The result of ${route.operation.name}", _ref("schemas", "Resource")
+    if route.interaction == "search-system":
+        return "The matching resources of the types searched, one page", _ref(
+            "schemas", "Bundle_searchset"
+        )
     if resource_type is None:
         return "The CapabilityStatement: what this server does", _ref(
             "schemas", "CapabilityStatement"
@@ -674,6 +678,28 @@ def _form_body(resource_type: str) -> dict[str, Any]:
     }
 
 
+def _system_form_body() -> dict[str, Any]:
+    """POST [base]/_search: ``_type`` and the parameters every type has, as a form."""
+    common = search_object(next(iter(PARAMETERS)))["properties"]
+    properties = {name: field for name, field in common.items() if name.startswith("_")}
+    properties["_type"] = {
+        **_enum(*PARAMETERS),
+        "description": "The types to search, comma-separated (default: every type)",
+    }
+    schema = {
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": True,  # ignored, as on a type's search
+        "maxProperties": MAX_CLAUSES + 1,  # _type is not a search parameter
+    }
+    return {
+        "required": True,
+        "description": "A search across types, form-encoded: _type and the parameters every "
+        "listed type has; result parameters and _format go in the query.",
+        "content": {"application/x-www-form-urlencoded": {"schema": schema}},
+    }
+
+
 def _parameters_resource(builder: _Builder, operation: Operation) -> dict[str, Any]:
     """A FHIR operation's input as a Parameters resource: its parameters, each a string."""
     fields = builder.marshmallow_parameters(operation.parameters) if operation.parameters else []
@@ -823,6 +849,8 @@ def _operation(builder: _Builder, endpoint: _Endpoint, method: str) -> dict[str,
             operation["security"] = [{"bearer": []}]
         if route.operation.body:
             operation["requestBody"] = _operation_body(builder, route, route.operation)
+    if method == "post" and route.interaction == "search-system":
+        operation["requestBody"] = _system_form_body()
     if method == "post" and route.interaction == "search-type":
         assert endpoint.resource_type is not None  # noqa: S101 (typed routes only)
         operation["requestBody"] = _form_body(endpoint.resource_type)
@@ -891,6 +919,7 @@ def _register_components(spec: APISpec, config: Mapping[str, Any]) -> None:
         "CapabilityStatement": _capability_schema(),
         "Bundle_transaction-response": _transaction_response_schema(),
         "Resource": _object(("resourceType",), resourceType={"type": "string"}),
+        "Bundle_searchset": _searchset_schema("Resource"),
     }
     for resource_type in PARAMETERS:
         schemas[resource_type] = _resource_schema(resource_type)

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, current_app
 from marshmallow import Schema
 from werkzeug.routing import BaseConverter
 
-from . import imports, package, validate, views
+from . import imports, package, system, validate, views
 from .capability import capability_statement
 
 
@@ -103,6 +103,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/<type:resource_type>/$validate", "validate", validate.validate_resource, ("POST",),
           operation=Operation("validate", "http://hl7.org/fhir/OperationDefinition/Resource-validate",
                               "type", body=validate.BODY_TYPES, body_is_subject=True)),
+    Route("", "search_system", system.search_system, ("GET",), "search-system"),
+    Route("/_search", "search_system_form", system.search_system, ("POST",), "search-system"),
     Route("/<type:resource_type>", "search", views.search, ("GET",), "search-type"),
     Route("/<type:resource_type>/_search", "search_form", views.search, ("GET", "POST"),
           "search-type"),

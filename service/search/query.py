@@ -528,3 +528,79 @@ def _include(resource_type: str, kind: str, how: str, raw: str) -> Include | Non
             "find resources that refer to this search's results"
         )
     return Include(source, param, target, iterate)
+
+
+@dataclass(frozen=True)
+class SystemSearch:
+    """``GET [base]?_type=…``: the types searched, and the search as parsed for them."""
+
+    types: tuple[str, ...]
+    search: ParsedSearch
+    named: bool
+    """Whether the request gave ``_type`` (else every served type is searched)."""
+
+
+def parse_system_search(
+    pairs: Iterable[tuple[str, str]], *, strict: bool = False, base: str | None = None
+) -> SystemSearch:
+    """A search across types. Without ``_type`` it covers every served type. A parameter
+    must be one every searched type has, with the same type (the common ``_id``,
+    ``_lastUpdated``, ``_tag``…, or ``title`` for ``_type=PlanDefinition,
+    ActivityDefinition``); one that only some have is a 400 naming it. Chains, ``_has``,
+    ``_include`` and ``_revinclude`` need a single ``_type``."""
+    pairs = list(pairs)
+    given = [raw for name, raw in pairs if name == "_type"]
+    if len(given) > 1:
+        raise SearchError("_type is given more than once (list the types in one, with commas)")
+    types = RESOURCE_TYPES
+    if given:
+        types = tuple(dict.fromkeys(t.strip() for t in given[0].split(",")))
+        unknown = [t for t in types if t not in PARAMETERS]
+        if unknown or not types:
+            raise SearchError(
+                f"_type={given[0]}: {', '.join(map(repr, unknown)) or 'no type'} is not a type "
+                f"served here (served: {', '.join(RESOURCE_TYPES)})"
+            )
+    rest = [(name, raw) for name, raw in pairs if name != "_type"]
+    if len(types) > 1:
+        for name, raw in rest:
+            _check_across(types, name, raw)
+    parsed = parse_search(types[0], rest, strict=strict, base=base)
+    return SystemSearch(types, parsed, bool(given))
+
+
+def _check_across(types: tuple[str, ...], name: str, raw: str) -> None:
+    """Refuse what a search of several types cannot evaluate for each of them."""
+    several = ", ".join(types)
+    if name in IGNORED_HERE:
+        return
+    if name == "_sort":
+        for key in (k.strip().lstrip("-") for k in raw.split(",") if k.strip()):
+            lacking = [t for t in types if key not in SORT_KEYS[t]]
+            if lacking:
+                raise SearchError(
+                    f"cannot sort {', '.join(lacking)} by {key!r}: a search of several types "
+                    "sorts on keys every one of them has (_id, _lastUpdated)"
+                )
+        return
+    if name in RESULT_PARAMETERS:
+        return
+    kind = name.partition(":")[0]
+    if kind in INCLUDE_PARAMETERS or kind == "_has" or "." in name:
+        raise SearchError(
+            f"{name} is not supported in a search of several types ({several}): give a single _type"
+        )
+    param_name = kind
+    found = {t: PARAMETERS[t].get(param_name) for t in types}
+    lacking = [t for t, p in found.items() if p is None]
+    if lacking and len(lacking) < len(types):
+        raise SearchError(
+            f"search parameter {param_name!r} is not defined for {', '.join(lacking)}: a "
+            f"search of several types ({several}) takes only parameters each of them has; "
+            "narrow _type to use it"
+        )
+    if len({p.type for p in found.values() if p is not None}) > 1:
+        raise SearchError(
+            f"search parameter {param_name!r} has a different type on each of {several}; "
+            "narrow _type to use it"
+        )

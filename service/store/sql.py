@@ -417,3 +417,40 @@ def build(query_shape: tuple[Any, ...]) -> SearchStatements:
     )
     count = select(func.count()).select_from(c).where(*conditions)
     return SearchStatements(rows, count)
+
+
+def system_shape(types: tuple[str, ...], query: SearchQuery) -> tuple[Any, ...]:
+    """The shape of a search over several types (``GET [base]?_type=``)."""
+    return ("system", types, shape(query)[1], query.sort)
+
+
+def build_system(query_shape: tuple[Any, ...]) -> SearchStatements:
+    """As ``build``, over the current versions of several types: each criterion compares
+    index rows of the resource's own type, and rows carry their type first."""
+    _, types, clauses, sort = query_shape
+    bind = _Binder()
+    scope = _Scope(c, c.c.res_type)
+    conditions = [or_(*(c.c.res_type == literal(t, String) for t in types))]
+    conditions += [_criterion(scope, clause, bind) for clause in clauses]
+    order = [
+        (_SORT_COLUMNS[key].desc() if descending else _SORT_COLUMNS[key].asc()).nulls_last()
+        for key, descending in sort
+    ]
+    order += [c.c.res_type.asc(), c.c.res_id.asc()]  # a total order across types
+    rows = (
+        select(
+            c.c.res_type,
+            c.c.res_id,
+            v.c.version_id,
+            v.c.last_updated,
+            v.c.body,
+            func.count().over().label("total"),
+        )
+        .select_from(schema.current_versions)
+        .where(*conditions)
+        .order_by(*order)
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+    )
+    count = select(func.count()).select_from(c).where(*conditions)
+    return SearchStatements(rows, count)
