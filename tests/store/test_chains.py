@@ -74,3 +74,23 @@ def test_a_literal_chain_and_has_over_the_store(store: Store) -> None:
     assert ids(store, "ActivityDefinition", "product.code", "1") == {"a"}
     assert ids(store, "Medication", "_has:ActivityDefinition:product:title", "beta") == {"n"}
     assert ids(store, "Medication", "_has:ActivityDefinition:product:title", "b,a") == {"m", "n"}
+
+
+def test_a_chain_is_one_statement_however_many_resources_it_crosses(
+    versions: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Evaluated in the database: no resource is read into Python to follow a reference.
+    statements: list[str] = []
+    run = versions._run
+
+    def counted(prepared: Any, fetch: Any, **values: Any) -> Any:
+        statements.append(prepared.sql)
+        return run(prepared, fetch, **values)
+
+    monkeypatch.setattr(versions, "_run", counted)
+    monkeypatch.setattr(versions, "_current_where", None)  # any per-resource read fails
+    monkeypatch.setattr(versions, "read_many", None)
+    has = "_has:ActivityDefinition:product:_has:PlanDefinition:definition:_id"
+    assert ids(versions, "Medication", has, "bare") == set()
+    assert ids(versions, "PlanDefinition", "definition.title", "one") == {"pinned-1", "bare"}
+    assert len(statements) == 3  # the page; the count only when the page is empty
