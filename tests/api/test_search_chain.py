@@ -263,3 +263,20 @@ def test_absolute_reference_in_a_chain(client: FlaskClient) -> None:
 def test_canonical_url_matching_is_unchanged(client: FlaskClient) -> None:
     url = f"/fhir/PlanDefinition?definition={AD_BASE}/mercaptopurine-daily"
     assert search_ids(client, url) == {"all-maintenance"}
+
+
+# --- with a real client ---------------------------------------------------------------------
+
+
+def test_fhirpy_has_and_chained_searches_filter(live_server: str) -> None:
+    # fhirpy's .has() used to get all the Medications, as if each had matched.
+    from fhirpy import SyncFHIRClient
+
+    client = SyncFHIRClient(live_server, requests_config={"timeout": 30})
+    found = client.resources("Medication").has("ActivityDefinition", "product", title="vincristine")
+    assert [m.id for m in found.fetch_all()] == ["vincristine"]
+    chained = client.resources("PlanDefinition").search(
+        definition__ActivityDefinition__title="mercaptopurine"
+    )
+    assert [p.id for p in chained.fetch_all()] == ["all-maintenance"]
+    assert client.resources("PlanDefinition").search(definition__title="zzz").fetch_all() == []
