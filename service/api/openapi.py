@@ -678,25 +678,52 @@ def _form_body(resource_type: str) -> dict[str, Any]:
     }
 
 
-def _system_form_body() -> dict[str, Any]:
-    """POST [base]/_search: ``_type`` and the parameters every type has, as a form."""
-    common = search_object(next(iter(PARAMETERS)))["properties"]
-    properties = {name: field for name, field in common.items() if name.startswith("_")}
-    properties["_type"] = {
-        **_enum(*PARAMETERS),
-        "description": "The types to search, comma-separated (default: every type)",
-    }
-    schema = {
+def _common_search_object() -> dict[str, Any]:
+    """The parameters every served type has, as one object (as ``search_object``)."""
+    properties = search_object(next(iter(PARAMETERS)))["properties"]
+    return {
         "type": "object",
-        "properties": properties,
+        "properties": {name: f for name, f in properties.items() if name.startswith("_")},
         "additionalProperties": True,  # ignored, as on a type's search
-        "maxProperties": MAX_CLAUSES + 1,  # _type is not a search parameter
+        "maxProperties": MAX_CLAUSES,
     }
+
+
+def _type_parameter() -> dict[str, Any]:
+    return {
+        "in": "query",
+        "name": "_type",
+        "style": "form",
+        "explode": False,
+        "required": False,
+        "description": "The types to search, comma-separated (default: every type served). "
+        "With one type, every parameter of that type applies.",
+        "schema": {"type": "array", "items": _enum(*PARAMETERS), "minItems": 1,
+                   "uniqueItems": True},
+    }  # fmt: skip
+
+
+def _system_query() -> dict[str, Any]:
+    return {
+        "in": "query",
+        "name": "search",
+        "style": "form",
+        "explode": True,
+        "required": False,
+        "description": "Parameters every type searched has, each under its own name; a "
+        "parameter only some of the types have is a 400.",
+        "schema": _common_search_object(),
+    }
+
+
+def _system_form_body() -> dict[str, Any]:
+    """POST [base]/_search: the parameters every type has, as a form (``_type`` in the
+    query)."""
     return {
         "required": True,
-        "description": "A search across types, form-encoded: _type and the parameters every "
-        "listed type has; result parameters and _format go in the query.",
-        "content": {"application/x-www-form-urlencoded": {"schema": schema}},
+        "description": "A search across types, form-encoded: the parameters every type has; "
+        "_type, result parameters and _format go in the query.",
+        "content": {"application/x-www-form-urlencoded": {"schema": _common_search_object()}},
     }
 
 
@@ -804,6 +831,13 @@ def _parameters(builder: _Builder, endpoint: _Endpoint, method: str) -> list[Any
     params.append("_format")  # apispec turns a component name into its $ref
     if route.operation is not None and route.operation.parameters is not None:
         params += builder.marshmallow_parameters(route.operation.parameters)
+    if route.interaction == "search-system":
+        fewest = min(SORT_KEYS, key=lambda t: len(SORT_KEYS[t]))  # the keys every type has
+        params += _result_parameters(builder, fewest)
+        params.append(_prefer_header())
+        params.append(_type_parameter())
+        if method != "post":
+            params.append(_system_query())
     if resource_type is None:
         return params
     if route.interaction == "search-type":
