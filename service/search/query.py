@@ -347,8 +347,11 @@ def parse_search(
                 raise SearchError(f"more than {MAX_CLAUSES} search parameters in one search")
             continue
         clauses.append(criterion)
-        if len(clauses) + len(ignored) > MAX_CLAUSES:
-            raise SearchError(f"more than {MAX_CLAUSES} search parameters in one search")
+        if sum(map(_leaves, clauses)) + len(ignored) > MAX_CLAUSES:
+            raise SearchError(
+                f"more than {MAX_CLAUSES} search parameters in one search (a chain counts "
+                "once for each type it follows)"
+            )
         applied.append((name, raw))
     try:
         options = _RESULT_SCHEMA.load(result)
@@ -401,6 +404,16 @@ def _criterion(
             f"{param_name} has {len(values)} values; at most {MAX_VALUES} are allowed"
         )
     return Clause(param, modifier or None, values)
+
+
+def _leaves(criterion: Criterion) -> int:
+    """What a criterion weighs against ``MAX_CLAUSES``: a chain, once per type it follows
+    (each is a sub-select of its own)."""
+    if isinstance(criterion, Chain):
+        return sum(_leaves(inner) for _target, inner in criterion.branches)
+    if isinstance(criterion, Has):
+        return _leaves(criterion.criterion)
+    return 1
 
 
 def _too_deep(written: str, links: int) -> None:

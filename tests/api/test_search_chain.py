@@ -280,3 +280,14 @@ def test_fhirpy_has_and_chained_searches_filter(live_server: str) -> None:
     )
     assert [p.id for p in chained.fetch_all()] == ["all-maintenance"]
     assert client.resources("PlanDefinition").search(definition__title="zzz").fetch_all() == []
+
+
+def test_chains_count_against_the_parameter_limit_once_per_type_followed(
+    client: FlaskClient,
+) -> None:
+    # definition.definition.title ends on ActivityDefinition and PlanDefinition (only a
+    # PlanDefinition has definition): 2 sub-selects each, so 16 of them make 32.
+    chains = "&".join(["definition.definition.title=x"] * 16)
+    assert client.get(f"/fhir/PlanDefinition?{chains}").status_code == 200
+    outcome = assert_outcome(client.get(f"/fhir/PlanDefinition?{chains}&title=x"), 400)
+    assert "a chain counts once for each type it follows" in outcome["issue"][0]["diagnostics"]
