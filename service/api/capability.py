@@ -28,9 +28,19 @@ RESULT_PARAMETERS = (
 )
 
 
-# Interactions on the whole system (R4 CapabilityStatement.rest.interaction.code), listed
-# there and not under each resource.
+# Interactions of the whole server (CapabilityStatement.rest.interaction), not of a type.
 SYSTEM_INTERACTIONS = frozenset({"transaction", "batch", "search-system", "history-system"})
+
+CHAINING = (
+    "Chained parameters follow the reference and canonical parameters (definition, "
+    "composed-of, depends-on, derived-from, predecessor, successor, product, ingredient): "
+    "definition.title=x, definition:ActivityDefinition.title=x (without :Type every target "
+    "type that has the parameter is searched), up to 3 links; _has:Type:parameter:field=x "
+    "(R4 reverse chaining, nestable within the same 3 links). A canonical pinned to "
+    "url|version names that version; a bare url every version. A chain or _has this server "
+    "cannot evaluate is a 400, never ignored. A reference given as an absolute URL on this "
+    "server's base matches the stored relative one."
+)
 
 
 class OperationLike(Protocol):
@@ -185,6 +195,7 @@ def capability_statement(
                 "conditionalRead": "full-support",
                 "conditionalUpdate": writes,
                 "conditionalDelete": "single" if writes else "not-supported",
+                "documentation": CHAINING,
                 "searchInclude": _includes(resource_type),
                 "searchRevInclude": _revincludes(resource_type),
                 "searchParam": search_params,
@@ -247,7 +258,9 @@ def capability_statement(
                 "Bundle) and the $import operation require Authorization: Bearer with the "
                 "configured token. A delete is refused (409) while other stored resources "
                 "reference it. Unknown search parameters are ignored unless the request sends "
-                "Prefer: handling=strict.",
+                "Prefer: handling=strict. System "
+                "search (GET [base]?_type=A,B) takes the parameters every listed type has, "
+                "with the result parameters; a parameter only some have is a 400.",
                 "security": {
                     "cors": True,
                     "description": "CORS for reads and writes. Writes need a Bearer token.",

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import Response, current_app
 from marshmallow import Schema, ValidationError, fields, validate
 
 from service.conformance import definitions
@@ -32,7 +32,7 @@ from service.search.values import normalise
 from . import bundles
 from .errors import FhirError, operation_outcome
 from .subsetting import is_subsetting, subset
-from .views import cacheable, fhir_base, paging_links, reply
+from .views import cacheable, fhir_base, paging_links, reply, search_pairs, strict_handling
 
 Resource = dict[str, Any]
 
@@ -98,27 +98,6 @@ def read(resource_type: str, resource_id: str) -> Response:
 # --- search ------------------------------------------------------------------------------
 
 
-def _strict() -> bool:
-    prefer = request.headers.get("Prefer", "")
-    return any(
-        part.strip().replace(" ", "").lower() == "handling=strict"
-        for part in re.split(r"[,;]", prefer)
-    )
-
-
-def _pairs() -> list[tuple[str, str]]:
-    pairs = list(request.args.items(multi=True))
-    if request.method == "POST":
-        if request.mimetype != "application/x-www-form-urlencoded":
-            raise FhirError(
-                415,
-                "POST _search takes application/x-www-form-urlencoded parameters, "
-                f"not {request.mimetype or 'no content type'}",
-            )
-        pairs += list(request.form.items(multi=True))
-    return pairs
-
-
 def _values_at(resource: Resource, param: ServedParam) -> list[str]:
     value = resource.get(param.path)
     items = value if isinstance(value, list) else [value]
@@ -168,12 +147,12 @@ def _split_values(raw: str) -> list[str]:
 def search(resource_type: str) -> Response:
     """Search our conformance resources of one type."""
     params = {p.code: p for p in SERVED_PARAMETERS[resource_type]}
-    strict = _strict()
+    strict = strict_handling()
     clauses: list[tuple[ServedParam, str | None, list[str]]] = []
     applied: list[tuple[str, str]] = []
     ignored: list[str] = []
     result: dict[str, str] = {}
-    pairs = _pairs()
+    pairs = search_pairs()
     if len(pairs) > MAX_CLAUSES * 2:
         raise FhirError(400, f"at most {MAX_CLAUSES} search parameters are taken", "too-costly")
     for name, raw in pairs:

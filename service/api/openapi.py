@@ -518,6 +518,10 @@ def _success(endpoint: _Endpoint) -> tuple[str, dict[str, Any]]:
         return f"The result of ${route.operation.name}", _ref("schemas", "Resource")
     if route.interaction == "history-system":
         return "Versions of every type, newest first, one page", _ref("schemas", "Bundle_history")
+    if route.interaction == "search-system":
+        return "The matching resources of the types searched, one page", _ref(
+            "schemas", "Bundle_searchset"
+        )
     if resource_type is None:
         return "The CapabilityStatement: what this server does", _ref(
             "schemas", "CapabilityStatement"
@@ -814,6 +818,55 @@ def _form_body(resource_type: str) -> dict[str, Any]:
     }
 
 
+def _common_search_object() -> dict[str, Any]:
+    """The parameters every served type has, as one object (as ``search_object``)."""
+    properties = search_object(next(iter(PARAMETERS)))["properties"]
+    return {
+        "type": "object",
+        "properties": {name: f for name, f in properties.items() if name.startswith("_")},
+        "additionalProperties": True,  # ignored, as on a type's search
+        "maxProperties": MAX_CLAUSES,
+    }
+
+
+def _type_parameter() -> dict[str, Any]:
+    return {
+        "in": "query",
+        "name": "_type",
+        "style": "form",
+        "explode": False,
+        "required": False,
+        "description": "The types to search, comma-separated (default: every type served). "
+        "With one type, every parameter of that type applies.",
+        "schema": {"type": "array", "items": _enum(*PARAMETERS), "minItems": 1,
+                   "uniqueItems": True},
+    }  # fmt: skip
+
+
+def _system_query() -> dict[str, Any]:
+    return {
+        "in": "query",
+        "name": "search",
+        "style": "form",
+        "explode": True,
+        "required": False,
+        "description": "Parameters every type searched has, each under its own name; a "
+        "parameter only some of the types have is a 400.",
+        "schema": _common_search_object(),
+    }
+
+
+def _system_form_body() -> dict[str, Any]:
+    """POST [base]/_search: the parameters every type has, as a form (``_type`` in the
+    query)."""
+    return {
+        "required": True,
+        "description": "A search across types, form-encoded: the parameters every type has; "
+        "_type, result parameters and _format go in the query.",
+        "content": {"application/x-www-form-urlencoded": {"schema": _common_search_object()}},
+    }
+
+
 def _parameters_resource(builder: _Builder, operation: Operation) -> dict[str, Any]:
     """A FHIR operation's input as a Parameters resource: its parameters, each a string."""
     fields = builder.marshmallow_parameters(operation.parameters) if operation.parameters else []
@@ -925,6 +978,14 @@ def _parameters(builder: _Builder, endpoint: _Endpoint, method: str) -> list[Any
         if resource_type is not None and not endpoint.path_parameters and method != "post":
             params.append(_search_query(resource_type))  # conditional update and delete
         return params
+    if route.interaction == "search-system":
+        fewest = min(SORT_KEYS, key=lambda t: len(SORT_KEYS[t]))  # the keys every type has
+        params += _result_parameters(builder, fewest)
+        params.append(_prefer_header())
+        params.append(_type_parameter())
+        if method != "post":
+            params.append(_system_query())
+        return params
     if resource_type is None:
         return params
     if route.interaction == "search-type":
@@ -976,6 +1037,8 @@ def _operation(builder: _Builder, endpoint: _Endpoint, method: str) -> dict[str,
             operation["security"] = [{"bearer": []}]
         if route.operation.body:
             operation["requestBody"] = _operation_body(builder, route, route.operation)
+    if method == "post" and route.interaction == "search-system":
+        operation["requestBody"] = _system_form_body()
     if method == "post" and route.interaction == "search-type":
         assert endpoint.resource_type is not None  # noqa: S101 (typed routes only)
         operation["requestBody"] = _form_body(endpoint.resource_type)
@@ -1057,6 +1120,7 @@ def _register_components(spec: APISpec, config: Mapping[str, Any]) -> None:
         "Bundle_write-response": _write_response_schema(),
         "Resource": _object(("resourceType",), resourceType={"type": "string"}),
         "Bundle_history": _history_schema(None),
+        "Bundle_searchset": _searchset_schema("Resource"),
     }
     for resource_type in PARAMETERS:
         schemas[resource_type] = _resource_schema(resource_type)

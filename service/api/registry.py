@@ -15,7 +15,7 @@ from werkzeug.routing import BaseConverter
 from service.conformance import CONFORMANCE_TYPES
 from service.conformance.operations import IMPORT
 
-from . import conformance, imports, package, validate, views, writes
+from . import conformance, imports, package, system, validate, views, writes
 from .capability import STATEMENT_ID, capability_statement
 from .errors import FhirError
 
@@ -127,6 +127,8 @@ ROUTES: tuple[Route, ...] = (
                               body_is_subject=True)),
     Route("/_history", "history_system", views.history_system, ("GET",), "history-system"),
     Route("", "transaction", writes.transaction_or_batch, ("POST",), "transaction"),
+    Route("", "search_system", system.search_system, ("GET",), "search-system"),
+    Route("/_search", "search_system_form", system.search_system, ("POST",), "search-system"),
     Route("/<type:resource_type>", "search", views.search, ("GET",), "search-type"),
     Route("/<type:resource_type>", "create", writes.create, ("POST",), "create"),
     Route("/<type:resource_type>", "conditional_update", writes.conditional_update, ("PUT",)),

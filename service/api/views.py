@@ -274,7 +274,8 @@ def paging_links(
 # --- search ------------------------------------------------------------------------------
 
 
-def _strict() -> bool:
+def strict_handling() -> bool:
+    """Whether the request sent ``Prefer: handling=strict``."""
     prefer = request.headers.get("Prefer", "")
     return any(
         part.strip().replace(" ", "").lower() == "handling=strict"
@@ -282,7 +283,8 @@ def _strict() -> bool:
     )
 
 
-def _search_pairs() -> list[tuple[str, str]]:
+def search_pairs() -> list[tuple[str, str]]:
+    """The search parameters of a GET, or of a form-encoded POST (with its query's)."""
     pairs = list(request.args.items(multi=True))
     if request.method == "POST":
         if request.mimetype != "application/x-www-form-urlencoded":
@@ -335,20 +337,29 @@ def search(resource_type: str) -> Response:
     resource_type = resource_type_or_404(resource_type)
     try:
         parsed = parse_search(
-            resource_type,
-            _search_pairs(),
-            strict=_strict(),
-            base=fhir_base(),
+            resource_type, search_pairs(), strict=strict_handling(), base=fhir_base()
         )
     except SearchError as e:
         raise FhirError(400, str(e), "invalid") from None
-    query = parsed.query
     store = get_store()
-    page = store.search(query)
-    included = resolve_includes(store, query, page.items)
+    page = store.search(parsed.query)
+    included = resolve_includes(store, parsed.query, page.items)
+    return searchset(f"{fhir_base()}/{resource_type}", [], parsed, page, included)
+
+
+def searchset(
+    path: str,
+    leading: Sequence[tuple[str, str]],
+    parsed: ParsedSearch,
+    page: Page,
+    included: Included,
+) -> Response:
+    """The searchset Bundle of one page: matches, included resources, an outcome entry for
+    what the client should know, and paging links to ``path`` that repeat ``leading`` and
+    every applied parameter."""
+    query = parsed.query
     base = fhir_base()
-    path = f"{base}/{resource_type}"
-    applied = [*parsed.applied, *_result_pairs(query)]
+    applied = [*leading, *parsed.applied, *_result_pairs(query)]
     links = paging_links(
         path,
         applied,
@@ -442,7 +453,7 @@ def _history_bound(options: dict[str, str | None], name: str) -> tuple[str, str]
 def _history(resource_type: str | None, resource_id: str | None) -> Response:
     supported = {*_HISTORY_PARAMETERS, "_format", "_pretty"}
     unknown = [name for name in request.args if name not in supported]
-    if unknown and _strict():
+    if unknown and strict_handling():
         raise FhirError(400, f"history does not support {', '.join(unknown)}")
     try:
         options = _HISTORY_SCHEMA.load(

@@ -12,13 +12,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
 from mappings.numbers import strict_int
 
-from .params import PARAMETERS, SORT_KEYS, SearchParam
+from .params import PARAMETERS, RESOURCE_TYPES, SORT_KEYS, SearchParam
 from .values import DateRange, date_range
 
 DEFAULT_COUNT = 20
@@ -38,6 +38,9 @@ IGNORED_HERE = frozenset({"_format", "_pretty"})
 INCLUDE_PARAMETERS = frozenset({"_include", "_revinclude"})
 INCLUDE_MODIFIERS = {"": False, "iterate": True, "recurse": True}  # recurse: R3's name
 MAX_INCLUDES = 8
+MAX_LINKS = 3
+"""References one parameter may follow, chained (``a.b.c``) and reverse-chained (``_has``)
+together; beyond them a search is refused (400)."""
 
 
 class SearchError(ValueError):
@@ -68,21 +71,30 @@ class Clause:
     param: SearchParam
     modifier: str | None
     values: tuple[Value, ...]
-    link: Link | None = None
-    """A chained (``ref.param``) or reverse-chained (``_has``) clause: ``param`` is then the
-    reference followed and ``values`` is empty (the values are the inner clause's)."""
 
 
 @dataclass(frozen=True)
-class Link:
-    """One level of chaining. ``chain``: resources whose ``ref`` (a parameter of the searched
-    type) points at an ``other`` resource matching ``inner``. ``has``: resources that an
-    ``other`` resource matching ``inner`` points at through ``ref`` (a parameter of ``other``)."""
+class Chain:
+    """``param[:Type].rest`` (R4 chaining): resources whose reference ``param`` points to a
+    resource of a branch's type that meets the branch's criterion. Without ``:Type`` there
+    is a branch for every target type that has the chained parameter."""
 
-    direction: Literal["chain", "has"]
-    other: str
-    ref: SearchParam
-    inner: Clause
+    param: SearchParam
+    branches: tuple[tuple[str, Criterion], ...]
+
+
+@dataclass(frozen=True)
+class Has:
+    """``_has:source:param:rest`` (R4 reverse chaining): resources that some ``source``
+    resource meeting ``criterion`` points to through its reference ``param``."""
+
+    source: str
+    param: SearchParam
+    criterion: Criterion
+
+
+Criterion = Clause | Chain | Has
+"""One parameter occurrence of a search: criteria are ANDed."""
 
 
 @dataclass(frozen=True)
@@ -108,7 +120,7 @@ class Include:
 @dataclass(frozen=True)
 class SearchQuery:
     resource_type: str
-    clauses: tuple[Clause, ...] = ()
+    clauses: tuple[Criterion, ...] = ()
     includes: tuple[Include, ...] = ()
     revincludes: tuple[Include, ...] = ()
     sort: tuple[tuple[str, bool], ...] = ()
@@ -172,6 +184,20 @@ def _date(text: str) -> DatePredicate:
         raise SearchError(str(e)) from None
 
 
+def _local_reference(value: str, base: str | None) -> str:
+    """An absolute reference on this server's own base (``{base}/Medication/x``) names the
+    same resource as the relative ``Medication/x`` the store holds (R4 search.html,
+    reference). Any other URL is compared as written."""
+    if base:
+        prefix = f"{base.rstrip('/')}/"
+        if value.startswith(prefix):
+            local = value[len(prefix) :]
+            resource_type, slash, resource_id = local.partition("/")
+            if slash and resource_type in RESOURCE_TYPES and resource_id and "/" not in resource_id:
+                return local
+    return value
+
+
 def _values(
     param: SearchParam, modifier: str | None, raw: str, base: str | None = None
 ) -> tuple[Value, ...]:
@@ -193,23 +219,11 @@ def _values(
                 raise SearchError(f"{param.name} takes type$value, not {item!r}")
             forms = [_token(p) for p in parts]
             values.append("$".join(_token_form(t) for t in forms))
-        elif param.type == "reference" and not param.canonical and base:
+        elif param.type == "reference" and not param.canonical:
             values.append(_local_reference(_unescape(item), base))
         else:
             values.append(_unescape(item))
     return tuple(values)
-
-
-def _local_reference(reference: str, base: str) -> str:
-    """An absolute reference on this server's own base is the relative ``Type/id`` we store
-    (R4: they match); any other absolute URL is kept, and matches only itself."""
-    prefix = base.rstrip("/") + "/"
-    if reference.startswith(prefix):
-        rest = reference[len(prefix) :]
-        type_name, _, resource_id = rest.partition("/")
-        if type_name in PARAMETERS and resource_id and "/" not in resource_id:
-            return rest
-    return reference
 
 
 def _token_form(token: Token) -> str:
@@ -297,10 +311,8 @@ def parse_search(
     strict: bool = False,
     base: str | None = None,
 ) -> ParsedSearch:
-    """``base``: the absolute base this server is reached at (``Type/id`` references given
-    as absolute URLs on it match the stored relative ones)."""
-    params = PARAMETERS[resource_type]
-    clauses: list[Clause] = []
+    """``base``: this server's FHIR base URL, so that absolute references on it match."""
+    clauses: list[Criterion] = []
     applied: list[tuple[str, str]] = []
     ignored: list[str] = []
     skipped: list[str] = []
@@ -325,26 +337,21 @@ def parse_search(
                 raise SearchError(f"{name} is given more than once")
             result[name] = raw
             continue
-        # Never ignored, even in lenient handling: dropping a chain or _has would answer
-        # every resource as if it had matched.
-        if name == "_has" or name.startswith("_has:"):
-            clauses.append(_reverse_chain(resource_type, name, raw, base))
-        elif "." in name and name.partition(".")[0].partition(":")[0] in params:
-            clauses.append(_chain(resource_type, name, raw, base))
-        else:
-            param_name, _, modifier = name.partition(":")
-            if param_name not in params:
-                if strict:
-                    raise SearchError(
-                        f"unknown search parameter {param_name!r} for {resource_type}"
-                    )
-                ignored.append(name)
-                if len(clauses) + len(ignored) > MAX_CLAUSES:
-                    raise SearchError(f"more than {MAX_CLAUSES} search parameters in one search")
-                continue
-            clauses.append(_plain(resource_type, param_name, modifier, raw, base))
-        if len(clauses) + len(ignored) > MAX_CLAUSES:
-            raise SearchError(f"more than {MAX_CLAUSES} search parameters in one search")
+        criterion = _criterion(resource_type, name, raw, base, 0)
+        if criterion is None:
+            if strict:
+                unknown = name.partition(":")[0].partition(".")[0]
+                raise SearchError(f"unknown search parameter {unknown!r} for {resource_type}")
+            ignored.append(name)
+            if len(clauses) + len(ignored) > MAX_CLAUSES:
+                raise SearchError(f"more than {MAX_CLAUSES} search parameters in one search")
+            continue
+        clauses.append(criterion)
+        if sum(map(_leaves, clauses)) + len(ignored) > MAX_CLAUSES:
+            raise SearchError(
+                f"more than {MAX_CLAUSES} search parameters in one search (a chain counts "
+                "once for each type it follows)"
+            )
         applied.append((name, raw))
     try:
         options = _RESULT_SCHEMA.load(result)
@@ -373,90 +380,132 @@ def parse_search(
     return ParsedSearch(query, tuple(applied), tuple(ignored), tuple(skipped))
 
 
-def _plain(resource_type: str, name: str, modifier: str, raw: str, base: str | None) -> Clause:
-    """``name[:modifier]=raw`` over ``resource_type``, whose parameter ``name`` must exist."""
-    param = PARAMETERS[resource_type].get(name)
+def _criterion(
+    resource_type: str, name: str, raw: str, base: str | None, links: int
+) -> Criterion | None:
+    """The criterion ``name=raw`` sets on ``resource_type``; None when ``name`` is not one
+    of its parameters (the caller ignores it, or refuses it under strict handling).
+    Chained parameters and ``_has`` are evaluated, or refused with a 400 that names them:
+    dropping one would answer every resource as if it had matched."""
+    if name == "_has" or name.startswith("_has:"):
+        return _reverse_chain(resource_type, name, raw, base, links)
+    head, dot, rest = name.partition(".")
+    param_name, _, modifier = head.partition(":")
+    param = PARAMETERS[resource_type].get(param_name)
     if param is None:
-        raise SearchError(f"unknown search parameter {name!r} for {resource_type}")
+        return None
+    if dot:
+        return _chain(resource_type, param, modifier, rest, raw, base, links)
     if modifier and modifier not in param.modifiers:
-        raise SearchError(f"modifier :{modifier} is not supported on {name} ({param.type})")
+        raise SearchError(f"modifier :{modifier} is not supported on {param_name} ({param.type})")
     values = _values(param, modifier or None, raw, base)
     if len(values) > MAX_VALUES:
-        raise SearchError(f"{name} has {len(values)} values; at most {MAX_VALUES} are allowed")
+        raise SearchError(
+            f"{param_name} has {len(values)} values; at most {MAX_VALUES} are allowed"
+        )
     return Clause(param, modifier or None, values)
 
 
-def _followable(resource_type: str) -> str:
-    names = sorted(p.name for p in PARAMETERS[resource_type].values() if p.targets)
-    return ", ".join(names) or "none"
+def _leaves(criterion: Criterion) -> int:
+    """What a criterion weighs against ``MAX_CLAUSES``: a chain, once per type it follows
+    (each is a sub-select of its own)."""
+    if isinstance(criterion, Chain):
+        return sum(_leaves(inner) for _target, inner in criterion.branches)
+    if isinstance(criterion, Has):
+        return _leaves(criterion.criterion)
+    return 1
 
 
-def _chain(resource_type: str, name: str, raw: str, base: str | None) -> Clause:
-    """``ref[:Type].param[:modifier]=raw``: one level of chaining over a reference parameter."""
-    head, _, rest = name.partition(".")
-    ref_name, _, type_name = head.partition(":")
-    ref = PARAMETERS[resource_type].get(ref_name)
-    if ref is None or not ref.targets:
-        what = "not a search parameter" if ref is None else "not a reference parameter"
+def _too_deep(written: str, links: int) -> None:
+    if links >= MAX_LINKS:
         raise SearchError(
-            f"chained parameter {name!r}: {ref_name!r} is {what} of {resource_type} this "
-            f"server can follow (it can chain: {_followable(resource_type)})"
+            f"{written!r} follows more than {MAX_LINKS} references (chained and _has "
+            "together); that is not supported here"
         )
-    if type_name and type_name not in ref.targets:
-        if type_name in PARAMETERS or type_name[:1].isupper():
-            raise SearchError(
-                f"chained parameter {name!r}: {ref_name} points to "
-                f"{', '.join(ref.targets)}, not {type_name}"
-            )
-        raise SearchError(f"chained parameter {name!r}: modifier :{type_name} is not supported")
-    if not type_name and len(ref.targets) > 1:
-        raise SearchError(
-            f"chained parameter {name!r}: {ref_name} can point to {', '.join(ref.targets)}; "
-            f"name the type, e.g. {ref_name}:{ref.targets[0]}.{rest}"
-        )
-    target = type_name or ref.targets[0]
-    inner_name, _, inner_modifier = rest.partition(":")
-    if "." in inner_name or inner_name == "_has":
-        raise SearchError(
-            f"chained parameter {name!r} goes more than one level deep; one level is supported"
-        )
-    try:
-        inner = _plain(target, inner_name, inner_modifier, raw, base)
-    except SearchError as e:
-        raise SearchError(f"chained parameter {name!r}: {e}") from None
-    return Clause(ref, None, (), Link("chain", target, ref, inner))
 
 
-def _reverse_chain(resource_type: str, name: str, raw: str, base: str | None) -> Clause:
-    """``_has:Type:ref:param[:modifier]=raw``: one level of reverse chaining."""
-    parts = name.split(":")
-    if len(parts) > 4 and parts[3] == "_has":
-        raise SearchError(f"{name!r}: nested _has is not supported; one level is")
-    if len(parts) < 4 or len(parts) > 5:
-        raise SearchError(f"{name!r}: expected _has:Type:reference:parameter")
-    _, source, ref_name, inner_name, *modifier = parts
-    if inner_name == "_has" or "." in inner_name:
-        raise SearchError(f"{name!r}: nested _has (or a chain inside _has) is not supported")
+def _chain(
+    resource_type: str,
+    param: SearchParam,
+    modifier: str,
+    rest: str,
+    raw: str,
+    base: str | None,
+    links: int,
+) -> Chain:
+    written = f"{param.name}{':' + modifier if modifier else ''}.{rest}"
+    _too_deep(written, links)
+    if param.type != "reference":
+        raise SearchError(
+            f"chained parameter {written!r}: {param.name} is a {param.type} parameter of "
+            f"{resource_type}, and only a reference parameter can be chained"
+        )
+    if not param.targets:
+        raise SearchError(
+            f"chained parameter {written!r}: {param.name} points to types not served here, "
+            "so the chain cannot be followed; this chain is not supported"
+        )
+    if modifier and modifier not in param.targets:
+        raise SearchError(
+            f"chained parameter {written!r}: the only modifier a chain takes is the type "
+            f"it follows to ({', '.join(param.targets)}); :{modifier} is not supported"
+        )
+    targets = (modifier,) if modifier else param.targets
+    branches: list[tuple[str, Criterion]] = []
+    for target in targets:
+        criterion = _criterion(target, rest, raw, base, links + 1)
+        if criterion is not None:
+            branches.append((target, criterion))
+    chained = rest.partition(".")[0].partition(":")[0]
+    if not branches:
+        raise SearchError(
+            f"chained parameter {written!r}: {chained!r} is not a search parameter of "
+            f"{' or '.join(targets)}; this chain is not supported"
+        )
+    kinds = {target: _kind(criterion) for target, criterion in branches}
+    if len(set(kinds.values())) > 1:
+        found = ", ".join(f"a {kind} parameter of {target}" for target, kind in kinds.items())
+        raise SearchError(
+            f"chained parameter {written!r} is ambiguous: {chained} is {found}; name the "
+            f"type, as {param.name}:{branches[0][0]}.{rest}"
+        )
+    return Chain(param, tuple(branches))
+
+
+def _kind(criterion: Criterion) -> str:
+    if isinstance(criterion, Clause):
+        return criterion.param.type
+    return "chained" if isinstance(criterion, Chain) else "_has"
+
+
+def _reverse_chain(resource_type: str, name: str, raw: str, base: str | None, links: int) -> Has:
+    parts = name.split(":", 3)
+    if len(parts) != 4 or not all(parts[1:]):
+        raise SearchError(
+            f"{name!r}: _has takes the form _has:Type:reference-parameter:search-parameter"
+        )
+    _, source, ref_name, rest = parts
+    _too_deep(name, links)
     if source not in PARAMETERS:
+        raise SearchError(f"{name!r}: {source!r} is not a type served here")
+    param = PARAMETERS[source].get(ref_name)
+    if param is None or param.type != "reference":
         raise SearchError(
-            f"{name!r}: {source!r} is not a type served here (served: {', '.join(PARAMETERS)})"
+            f"{name!r}: {ref_name!r} is not a reference parameter of {source}; this _has is "
+            "not supported"
         )
-    ref = PARAMETERS[source].get(ref_name)
-    if ref is None or not ref.targets:
+    if resource_type not in param.targets:
         raise SearchError(
-            f"{name!r}: {ref_name!r} is not a reference parameter of {source} this server can "
-            f"follow (it can follow: {_followable(source)})"
+            f"{name!r}: {source}:{ref_name} never points to {resource_type}, so this _has "
+            "is not supported"
         )
-    if resource_type not in ref.targets:
+    criterion = _criterion(source, rest, raw, base, links + 1)
+    if criterion is None:
         raise SearchError(
-            f"{name!r}: {source}:{ref_name} points to {', '.join(ref.targets)}, "
-            f"never to {resource_type}"
+            f"{name!r}: {rest.partition(':')[0].partition('.')[0]!r} is not a search "
+            f"parameter of {source}; this _has is not supported"
         )
-    try:
-        inner = _plain(source, inner_name, modifier[0] if modifier else "", raw, base)
-    except SearchError as e:
-        raise SearchError(f"{name!r}: {e}") from None
-    return Clause(ref, None, (), Link("has", source, ref, inner))
+    return Has(source, param, criterion)
 
 
 def _include(resource_type: str, kind: str, how: str, raw: str) -> Include | None:
@@ -492,3 +541,79 @@ def _include(resource_type: str, kind: str, how: str, raw: str) -> Include | Non
             "find resources that refer to this search's results"
         )
     return Include(source, param, target, iterate)
+
+
+@dataclass(frozen=True)
+class SystemSearch:
+    """``GET [base]?_type=…``: the types searched, and the search as parsed for them."""
+
+    types: tuple[str, ...]
+    search: ParsedSearch
+    named: bool
+    """Whether the request gave ``_type`` (else every served type is searched)."""
+
+
+def parse_system_search(
+    pairs: Iterable[tuple[str, str]], *, strict: bool = False, base: str | None = None
+) -> SystemSearch:
+    """A search across types. Without ``_type`` it covers every served type. A parameter
+    must be one every searched type has, with the same type (the common ``_id``,
+    ``_lastUpdated``, ``_tag``…, or ``title`` for ``_type=PlanDefinition,
+    ActivityDefinition``); one that only some have is a 400 naming it. Chains, ``_has``,
+    ``_include`` and ``_revinclude`` need a single ``_type``."""
+    pairs = list(pairs)
+    given = [raw for name, raw in pairs if name == "_type"]
+    if len(given) > 1:
+        raise SearchError("_type is given more than once (list the types in one, with commas)")
+    types = RESOURCE_TYPES
+    if given:
+        types = tuple(dict.fromkeys(t.strip() for t in given[0].split(",")))
+        unknown = [t for t in types if t not in PARAMETERS]
+        if unknown or not types:
+            raise SearchError(
+                f"_type={given[0]}: {', '.join(map(repr, unknown)) or 'no type'} is not a type "
+                f"served here (served: {', '.join(RESOURCE_TYPES)})"
+            )
+    rest = [(name, raw) for name, raw in pairs if name != "_type"]
+    if len(types) > 1:
+        for name, raw in rest:
+            _check_across(types, name, raw)
+    parsed = parse_search(types[0], rest, strict=strict, base=base)
+    return SystemSearch(types, parsed, bool(given))
+
+
+def _check_across(types: tuple[str, ...], name: str, raw: str) -> None:
+    """Refuse what a search of several types cannot evaluate for each of them."""
+    several = ", ".join(types)
+    if name in IGNORED_HERE:
+        return
+    if name == "_sort":
+        for key in (k.strip().lstrip("-") for k in raw.split(",") if k.strip()):
+            lacking = [t for t in types if key not in SORT_KEYS[t]]
+            if lacking:
+                raise SearchError(
+                    f"cannot sort {', '.join(lacking)} by {key!r}: a search of several types "
+                    "sorts on keys every one of them has (_id, _lastUpdated)"
+                )
+        return
+    if name in RESULT_PARAMETERS:
+        return
+    kind = name.partition(":")[0]
+    if kind in INCLUDE_PARAMETERS or kind == "_has" or "." in name:
+        raise SearchError(
+            f"{name} is not supported in a search of several types ({several}): give a single _type"
+        )
+    param_name = kind
+    found = {t: PARAMETERS[t].get(param_name) for t in types}
+    lacking = [t for t, p in found.items() if p is None]
+    if lacking and len(lacking) < len(types):
+        raise SearchError(
+            f"search parameter {param_name!r} is not defined for {', '.join(lacking)}: a "
+            f"search of several types ({several}) takes only parameters each of them has; "
+            "narrow _type to use it"
+        )
+    if len({p.type for p in found.values() if p is not None}) > 1:
+        raise SearchError(
+            f"search parameter {param_name!r} has a different type on each of {several}; "
+            "narrow _type to use it"
+        )

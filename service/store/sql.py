@@ -19,7 +19,6 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    FromClause,
     Integer,
     Select,
     String,
@@ -27,14 +26,23 @@ from sqlalchemy import (
     bindparam,
     false,
     func,
-    literal_column,
+    literal,
     not_,
     or_,
     select,
     true,
 )
 
-from service.search.query import Clause, DatePredicate, SearchQuery, Token, Value
+from service.search.query import (
+    Chain,
+    Clause,
+    Criterion,
+    DatePredicate,
+    Has,
+    SearchQuery,
+    Token,
+    Value,
+)
 from service.search.values import normalise
 
 from . import schema
@@ -84,49 +92,51 @@ def _value_literals(clause: Clause, value: Value) -> Iterator[str]:
             yield from (f"{_like_escape(norm[:K])}%", f"{_like_escape(norm)}%")
 
 
-def _clause_shape(clause: Clause) -> tuple[Any, ...]:
-    if clause.link is not None:
-        link = clause.link
-        return (
-            clause.param.name,
-            (link.direction, link.other, link.ref.canonical, _clause_shape(link.inner)),
-            None,
-            (),
-        )
+def _criterion_shape(criterion: Criterion) -> tuple[Any, ...]:
+    if isinstance(criterion, Chain):
+        branches = tuple((t, _criterion_shape(inner)) for t, inner in criterion.branches)
+        return ("chain", criterion.param.name, criterion.param.canonical, branches)
+    if isinstance(criterion, Has):
+        inner = _criterion_shape(criterion.criterion)
+        return ("has", criterion.source, criterion.param.name, criterion.param.canonical, inner)
     return (
-        clause.param.name,
-        clause.param.extract is None,
-        clause.modifier,
+        "clause",
+        criterion.param.name,
+        criterion.param.extract is None,
+        criterion.modifier,
         tuple(
-            ("missing", value) if isinstance(value, bool) else _value_shape(clause, value)
-            for value in clause.values
+            ("missing", value) if isinstance(value, bool) else _value_shape(criterion, value)
+            for value in criterion.values
         ),
     )
 
 
 def shape(query: SearchQuery) -> tuple[Any, ...]:
-    clauses = tuple(_clause_shape(clause) for clause in query.clauses)
+    clauses = tuple(_criterion_shape(criterion) for criterion in query.clauses)
     return (query.resource_type, clauses, query.sort)
 
 
-def _clause_literals(clause: Clause, values: list[Any]) -> None:
-    if clause.link is not None:
-        _clause_literals(clause.link.inner, values)
+def _criterion_literals(criterion: Criterion) -> Iterator[Any]:
+    """A criterion's bound values, in the order ``_criterion`` binds them."""
+    if isinstance(criterion, Chain):
+        for _target, inner in criterion.branches:
+            yield from _criterion_literals(inner)
         return
-    if clause.modifier == "missing":
+    if isinstance(criterion, Has):
+        yield from _criterion_literals(criterion.criterion)
         return
-    for value in clause.values:
-        if clause.param.extract is None and isinstance(value, Token):
-            values.append(value.code)
+    if criterion.modifier == "missing":
+        return
+    for value in criterion.values:
+        if criterion.param.extract is None and isinstance(value, Token):
+            yield value.code
         else:
-            values.extend(_value_literals(clause, value))
+            yield from _value_literals(criterion, value)
 
 
 def literals(query: SearchQuery) -> dict[str, Any]:
     """Bound values, named ``p0, p1, …`` in the order ``build`` binds them."""
-    values: list[Any] = []
-    for clause in query.clauses:
-        _clause_literals(clause, values)
+    values = [value for criterion in query.clauses for value in _criterion_literals(criterion)]
     bound = {f"p{n}": value for n, value in enumerate(values)}
     bound.update(res_type=query.resource_type, limit=query.count + 1, offset=query.offset)
     return bound
@@ -171,122 +181,196 @@ def _date_match(low: Any, high: Any, prefix: str, p_low: Any, p_high: Any) -> Co
     return result
 
 
-def _value(value_shape: tuple[Any, ...], bind: _Binder, ix: FromClause = ix) -> ColumnElement[bool]:
+def _value(value_shape: tuple[Any, ...], bind: _Binder, row: Any) -> ColumnElement[bool]:
+    """One value against ``row``, an alias of the search index."""
     kind = value_shape[0]
     if kind == "token":
         _, has_code, system = value_shape
         parts: list[ColumnElement[bool]] = []
         if has_code:
-            parts += [ix.c.key == bind(), ix.c.value == bind()]
+            parts += [row.c.key == bind(), row.c.value == bind()]
         if system == "none":
-            parts.append(ix.c.system.is_(None))
+            parts.append(row.c.system.is_(None))
         elif system == "given":
-            parts.append(ix.c.system == bind())
+            parts.append(row.c.system == bind())
         return and_(*parts)
     if kind == "date":
-        return _date_match(ix.c.low, ix.c.high, value_shape[1], bind(), bind())
+        return _date_match(row.c.low, row.c.high, value_shape[1], bind(), bind())
     if kind == "string" and value_shape[1] == "contains":
-        return ix.c.norm.like(bind(), escape="\\")
+        contains: ColumnElement[bool] = row.c.norm.like(bind(), escape="\\")
+        return contains
     if kind == "string" and value_shape[1] is None:
-        return and_(ix.c.key.like(bind(), escape="\\"), ix.c.norm.like(bind(), escape="\\"))
-    return and_(ix.c.key == bind(), ix.c.value == bind())  # exact, uri, reference, composite
+        return and_(row.c.key.like(bind(), escape="\\"), row.c.norm.like(bind(), escape="\\"))
+    return and_(row.c.key == bind(), row.c.value == bind())  # exact, uri, reference, composite
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """The resources a criterion filters: a (possibly aliased) current-version table, and
+    the SQL expression of their type (a bound value, a literal, or the row's own column in a
+    search over several types)."""
+
+    rows: Any
+    type: Any
 
 
 def _column_clause(
-    name: str, modifier: str | None, values: tuple[Any, ...], bind: _Binder, c: FromClause = c
+    scope: _Scope, name: str, modifier: str | None, values: tuple[Any, ...], bind: _Binder
 ) -> ColumnElement[bool]:
     """``_id`` and ``_lastUpdated`` are columns of the current-version table."""
+    rows = scope.rows
     if modifier == "missing":
         return false() if values[0][1] else true()
     if name == "_id":
-        matches = or_(*(c.c.res_id == bind() for _ in values))
+        matches = or_(*(rows.c.res_id == bind() for _ in values))
         return not_(matches) if modifier == "not" else matches
     return or_(
         *(
-            _date_match(c.c.last_updated, c.c.last_updated, value[1], bind(), bind())
+            _date_match(rows.c.last_updated, rows.c.last_updated, value[1], bind(), bind())
             for value in values
         )
     )
 
 
-@dataclass(frozen=True)
-class _Scope:
-    """Which resources a clause filters: the current-version table (or an alias of it), the
-    search index alias to look their rows up in, and their type (a bound parameter at the
-    top level, a constant inside a chain)."""
-
-    current: FromClause
-    index: FromClause
-    res_type: Any
-    type_name: str
-
-
-def _clause(clause_shape: tuple[Any, ...], bind: _Binder, scope: _Scope) -> ColumnElement[bool]:
-    name, on_columns, modifier, values = clause_shape
-    if isinstance(on_columns, tuple):
-        return _linked(name, on_columns, bind, scope)
+def _criterion(scope: _Scope, criterion_shape: tuple[Any, ...], bind: _Binder) -> Any:
+    kind, *rest = criterion_shape
+    if kind == "chain":
+        return _chain(scope, *rest, bind=bind)
+    if kind == "has":
+        return _has(scope, *rest, bind=bind)
+    name, on_columns, modifier, values = rest
     if on_columns:
-        return _column_clause(name, modifier, values, bind, scope.current)
-    index = scope.index
+        return _column_clause(scope, name, modifier, values, bind)
+    row = ix.alias()
 
     def ids(condition: ColumnElement[bool]) -> Any:
-        return select(index.c.res_id).where(
-            index.c.res_type == scope.res_type, index.c.param == name, condition
+        return select(row.c.res_id).where(
+            row.c.res_type == scope.type, row.c.param == name, condition
         )
 
-    cur = scope.current
     if modifier == "missing":
-        present = cur.c.res_id.in_(ids(true()))
+        present = scope.rows.c.res_id.in_(ids(true()))
         return not_(present) if values[0][1] else present
-    matches = or_(*(_value(value, bind, index) for value in values))
-    return (
-        cur.c.res_id.not_in(ids(matches)) if modifier == "not" else cur.c.res_id.in_(ids(matches))
+    matches = or_(*(_value(value, bind, row) for value in values))
+    if modifier == "not":
+        return scope.rows.c.res_id.not_in(ids(matches))
+    return scope.rows.c.res_id.in_(ids(matches))
+
+
+def _matching(resource_type: str, criterion_shape: tuple[Any, ...], bind: _Binder) -> Any:
+    """An alias of the current-version table and the condition that keeps, of its rows,
+    the resources of ``resource_type`` meeting the criterion."""
+    rows = c.alias()
+    kind = literal(resource_type, String)
+    condition = and_(rows.c.res_type == kind, _criterion(_Scope(rows, kind), criterion_shape, bind))
+    return rows, condition
+
+
+def _pointer(rows: Any) -> Any:
+    """``Type/id`` of a current-version row: what a literal reference to it holds. At most
+    129 characters (type and id are 64 at most), so it equals a stored reference's ``key``
+    exactly when it equals the reference, and the ``key`` index finds it."""
+    return rows.c.res_type + literal("/", String) + rows.c.res_id
+
+
+def _names_canonical(reference: Any, url: Any, version: Any) -> ColumnElement[bool]:
+    """Whether a canonical reference row names the resource of ``url`` (and, through an
+    outer join, ``version``): ``url|version``, or the bare ``url`` when the referrer pins
+    that url to no version (the index holds the bare url of pinned canonicals too). A
+    resource that refers to one url both pinned and unpinned is matched by its pin only."""
+    pinned = ix.alias()
+    pins_this_url = (
+        select(pinned.c.res_id)
+        .where(
+            pinned.c.res_type == reference.c.res_type,
+            pinned.c.res_id == reference.c.res_id,
+            pinned.c.param == reference.c.param,
+            pinned.c.value > reference.c.value + literal("|", String),
+            pinned.c.value < reference.c.value + literal("}", String),  # "|" + 1
+        )
+        .exists()
+    )
+    return or_(
+        reference.c.value == url.c.value + literal("|", String) + version.c.value,
+        and_(reference.c.value == url.c.value, not_(pins_this_url)),
     )
 
 
-def _linked(ref: str, link: tuple[Any, ...], bind: _Binder, scope: _Scope) -> ColumnElement[bool]:
-    """A chain or ``_has`` clause: sub-selects over fresh aliases (never correlated with the
-    enclosing query). Canonical references are matched against the other side's ``url``
-    index rows; ``Type/id`` references against the type and id."""
-    direction, other, canonical, inner_shape = link
-    other_current = c.alias()
-    inner_scope = _Scope(other_current, ix.alias(), other, other)
-    matching = [other_current.c.res_type == other, _clause(inner_shape, bind, inner_scope)]
-    other_ids = select(other_current.c.res_id).where(*matching)
-    refs = ix.alias()
-    urls = ix.alias()
-    if direction == "chain":
-        # the values ``ref`` may hold to point at a matching ``other`` resource
+def _canonical_rows(rows: Any) -> tuple[Any, Any, Any, ColumnElement[bool]]:
+    """The url row of each resource of ``rows``, outer-joined to its version row, and the
+    condition tying them to it (left in WHERE, so ``rows`` can be an outer query's)."""
+    url, version = ix.alias(), ix.alias()
+    joined = url.outerjoin(
+        version,
+        and_(
+            version.c.res_type == url.c.res_type,
+            version.c.res_id == url.c.res_id,
+            version.c.param == literal("version", String),
+        ),
+    )
+    tied = and_(
+        url.c.res_type == rows.c.res_type,
+        url.c.res_id == rows.c.res_id,
+        url.c.param == literal("url", String),
+    )
+    return joined, url, version, tied
+
+
+def _chain(
+    scope: _Scope,
+    name: str,
+    canonical: bool,
+    branches: tuple[tuple[str, tuple[Any, ...]], ...],
+    *,
+    bind: _Binder,
+) -> ColumnElement[bool]:
+    """Resources whose reference ``name`` points to a resource a branch matches."""
+    alternatives = []
+    for target_type, inner in branches:
+        target, condition = _matching(target_type, inner, bind)
+        reference = ix.alias()
+        mine = and_(reference.c.res_type == scope.type, reference.c.param == name)
         if canonical:
-            pointed: Any = select(urls.c.value).where(
-                urls.c.res_type == other, urls.c.param == "url", urls.c.res_id.in_(other_ids)
-            )
+            rows, url, version, tied = _canonical_rows(target)
+            joined = target.join(rows, tied)
+            points = _names_canonical(reference, url, version)
         else:
-            pointed = select(_typed_id(other, other_current)).where(*matching)
-        return scope.current.c.res_id.in_(
-            select(refs.c.res_id).where(
-                refs.c.res_type == scope.res_type,
-                refs.c.param == ref,
-                refs.c.value.in_(pointed),
-            )
+            joined, points = target, reference.c.key == _pointer(target)
+        referrers = (
+            select(reference.c.res_id)
+            .select_from(joined.join(reference, and_(mine, points)))
+            .where(condition)
         )
-    # _has: the values ``other``'s ``ref`` holds, from the matching ``other`` resources
-    held = select(refs.c.value).where(
-        refs.c.res_type == other, refs.c.param == ref, refs.c.res_id.in_(other_ids)
+        alternatives.append(scope.rows.c.res_id.in_(referrers))
+    return or_(*alternatives)
+
+
+def _has(
+    scope: _Scope,
+    source_type: str,
+    name: str,
+    canonical: bool,
+    inner: tuple[Any, ...],
+    *,
+    bind: _Binder,
+) -> ColumnElement[bool]:
+    """Resources that some ``source_type`` resource meeting ``inner`` points to through
+    its reference ``name``."""
+    source, condition = _matching(source_type, inner, bind)
+    reference = ix.alias()
+    theirs = and_(
+        reference.c.res_type == source.c.res_type,
+        reference.c.res_id == source.c.res_id,
+        reference.c.param == literal(name, String),
     )
+    joined = source.join(reference, theirs)
     if canonical:
-        return scope.current.c.res_id.in_(
-            select(urls.c.res_id).where(
-                urls.c.res_type == scope.res_type, urls.c.param == "url", urls.c.value.in_(held)
-            )
-        )
-    return _typed_id(scope.type_name, scope.current).in_(held)
-
-
-def _typed_id(type_name: str, current: FromClause) -> ColumnElement[str]:
-    """``Type/id`` of a row, as a relative reference reads (the type is one of the served
-    type names, never client text)."""
-    return literal_column(f"'{type_name}/'", String).concat(current.c.res_id)
+        rows, url, version, tied = _canonical_rows(scope.rows)
+        points = and_(tied, _names_canonical(reference, url, version))
+        joined = joined.join(rows, true())
+    else:
+        points = reference.c.key == _pointer(scope.rows)
+    return select(reference.c.res_id).select_from(joined).where(condition, points).exists()
 
 
 _SORT_COLUMNS = {
@@ -307,11 +391,11 @@ class SearchStatements:
 
 
 def build(query_shape: tuple[Any, ...]) -> SearchStatements:
-    resource_type, clauses, sort = query_shape
+    _resource_type, clauses, sort = query_shape
     bind = _Binder()
-    scope = _Scope(c, ix, bindparam("res_type"), resource_type)
-    conditions = [c.c.res_type == bindparam("res_type")]
-    conditions += [_clause(clause_shape, bind, scope) for clause_shape in clauses]
+    scope = _Scope(c, bindparam("res_type"))
+    conditions = [c.c.res_type == scope.type]
+    conditions += [_criterion(scope, clause, bind) for clause in clauses]
     order = [
         (_SORT_COLUMNS[key].desc() if descending else _SORT_COLUMNS[key].asc()).nulls_last()
         for key, descending in sort
@@ -319,6 +403,43 @@ def build(query_shape: tuple[Any, ...]) -> SearchStatements:
     order.append(c.c.res_id.asc())  # a total order, so pages never overlap or skip
     rows = (
         select(
+            c.c.res_id,
+            v.c.version_id,
+            v.c.last_updated,
+            v.c.body,
+            func.count().over().label("total"),
+        )
+        .select_from(schema.current_versions)
+        .where(*conditions)
+        .order_by(*order)
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+    )
+    count = select(func.count()).select_from(c).where(*conditions)
+    return SearchStatements(rows, count)
+
+
+def system_shape(types: tuple[str, ...], query: SearchQuery) -> tuple[Any, ...]:
+    """The shape of a search over several types (``GET [base]?_type=``)."""
+    return ("system", types, shape(query)[1], query.sort)
+
+
+def build_system(query_shape: tuple[Any, ...]) -> SearchStatements:
+    """As ``build``, over the current versions of several types: each criterion compares
+    index rows of the resource's own type, and rows carry their type first."""
+    _, types, clauses, sort = query_shape
+    bind = _Binder()
+    scope = _Scope(c, c.c.res_type)
+    conditions = [or_(*(c.c.res_type == literal(t, String) for t in types))]
+    conditions += [_criterion(scope, clause, bind) for clause in clauses]
+    order = [
+        (_SORT_COLUMNS[key].desc() if descending else _SORT_COLUMNS[key].asc()).nulls_last()
+        for key, descending in sort
+    ]
+    order += [c.c.res_type.asc(), c.c.res_id.asc()]  # a total order across types
+    rows = (
+        select(
+            c.c.res_type,
             c.c.res_id,
             v.c.version_id,
             v.c.last_updated,

@@ -594,11 +594,32 @@ class Store:
         )
         return Page(total if query.total != "none" else None, items, has_more)
 
-    def _search_statements(self, query: SearchQuery) -> tuple[_Prepared, _Prepared]:
-        query_shape = sql.shape(query)
+    def search_system(self, types: tuple[str, ...], query: SearchQuery) -> Page:
+        """``query`` (its criteria, sort and page) over the current versions of several
+        types at once: items are of any of them, ordered by the sort keys, then type, id."""
+        rows_statement, count_statement = self._search_statements(query, types)
+        params = sql.literals(query)
+        with self._operational():
+            rows = self._run(rows_statement, _all, **params) if query.count else []
+            if rows:
+                total: int | None = rows[0][5]
+            elif query.total != "none" or query.count == 0:
+                total = self._run(count_statement, _first, **params)[0]
+            else:
+                total = None
+        items = tuple(
+            StoredResource(res_type, res_id, version_id, _served_instant(updated), bytes(body))
+            for res_type, res_id, version_id, updated, body, _total in rows[: query.count]
+        )
+        return Page(total if query.total != "none" else None, items, len(rows) > query.count)
+
+    def _search_statements(
+        self, query: SearchQuery, types: tuple[str, ...] | None = None
+    ) -> tuple[_Prepared, _Prepared]:
+        query_shape = sql.shape(query) if types is None else sql.system_shape(types, query)
         prepared = self._search_cache.get(query_shape)
         if prepared is None:
-            statements = sql.build(query_shape)
+            statements = sql.build(query_shape) if types is None else sql.build_system(query_shape)
             prepared = (
                 _Prepared(self.engine, statements.rows),
                 _Prepared(self.engine, statements.count),

@@ -23,6 +23,8 @@ import requests
 from tests.conftest import FIXTURES, ROOT
 from tests.support.servers import TOKEN, gunicorn
 
+from .test_contract import without_meta
+
 Resource = dict[str, Any]
 Step = dict[str, Any]
 
@@ -30,9 +32,10 @@ DRIVER = ROOT / "tests" / "api" / "clients" / "fhir_kit.mjs"
 TIMEOUT = 120.0
 PUT_ID = "fhir-kit-transaction"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-
-
 # mercaptopurine's code: one Medication in the fixtures has it, and nothing here writes one.
+SYSTEM_SEARCH = {"_type": "Medication", "code": f"{RXNORM}|103"}
+
+
 def _fixture_medication(medication_id: str) -> Resource:
     for path in sorted((FIXTURES / "fhir").glob("*.json")):
         for entry in json.loads(path.read_text("utf-8"))["entry"]:
@@ -85,6 +88,7 @@ def steps(server: str) -> dict[str, Step]:
         "token": TOKEN,
         "medication": _medication(),
         "transaction": _transaction(),
+        "systemSearch": SYSTEM_SEARCH,
     }
     run = subprocess.run(
         [node, str(DRIVER)],
@@ -115,15 +119,11 @@ def _refused(step: Step, status: int) -> Resource:
     return outcome
 
 
-def _without_meta(resource: Resource) -> Resource:
-    return {k: v for k, v in resource.items() if k != "meta"}
-
-
 def test_create(steps: dict[str, Step]) -> None:
     created = _ok(steps["create"], 201)
     assert created["id"]
     assert created["meta"]["versionId"] == "1"
-    assert _without_meta(created) == {**_medication(), "id": created["id"]}
+    assert without_meta(created) == {**_medication(), "id": created["id"]}
     assert steps["create"]["etag"] == 'W/"1"'
     assert steps["create"]["location"].endswith(f"/Medication/{created['id']}/_history/1")
 
@@ -131,7 +131,7 @@ def test_create(steps: dict[str, Step]) -> None:
 def test_read(steps: dict[str, Step]) -> None:
     read = _ok(steps["read"], 200)
     assert read["meta"]["versionId"] == "1"
-    assert _without_meta(read) == {**_medication(), "id": read["id"]}
+    assert without_meta(read) == {**_medication(), "id": read["id"]}
 
 
 def test_update_with_the_current_version(steps: dict[str, Step]) -> None:
@@ -152,7 +152,7 @@ def test_json_patch(steps: dict[str, Step]) -> None:
     patched = _ok(steps["patch"], 200)
     assert patched["meta"]["versionId"] == "3"
     assert patched["status"] == "active"
-    assert _without_meta(patched) == {**_medication(), "id": patched["id"]}
+    assert without_meta(patched) == {**_medication(), "id": patched["id"]}
 
 
 def test_delete_then_read_is_410_and_the_versions_stay(steps: dict[str, Step]) -> None:
@@ -190,6 +190,12 @@ def test_system_history_holds_the_delete(steps: dict[str, Step]) -> None:
     assert len(deletes) == 1, history["entry"][:5]
 
 
+def test_system_search(steps: dict[str, Step]) -> None:
+    found = _ok(steps["systemSearch"], 200)
+    assert found["type"] == "searchset"
+    assert [e["resource"]["id"] for e in found.get("entry", [])] == ["mercaptopurine"]
+
+
 def test_transaction(steps: dict[str, Step], server: str) -> None:
     reply = _ok(steps["transaction"], 200)
     assert reply["resourceType"] == "Bundle"
@@ -201,4 +207,4 @@ def test_transaction(steps: dict[str, Step], server: str) -> None:
     for resource_id in (posted, PUT_ID):
         stored = requests.get(f"{server}/Medication/{resource_id}", timeout=30)
         assert stored.status_code == 200, stored.text
-        assert _without_meta(stored.json()) == {**_medication(), "id": resource_id}
+        assert without_meta(stored.json()) == {**_medication(), "id": resource_id}

@@ -15,6 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from mappings.limits import MAX_RESOURCES
+from service.search.params import RESOURCE_TYPES
 from tests.api.conftest import TOKEN, make_app
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -345,9 +346,11 @@ def test_the_capability_statement_lists_the_writes(client: FlaskClient) -> None:
     assert statement["patchFormat"] == ["application/json-patch+json"]
     for resource in rest["resource"]:
         codes = {i["code"] for i in resource["interaction"]}
-        assert codes >= {"create", "update", "patch", "delete"}
+        # Ours are writable; the conformance types are read-only (tests/api/test_conformance.py).
+        writable = codes >= {"create", "update", "patch", "delete"}
+        assert writable == (resource["type"] in RESOURCE_TYPES)
         assert "transaction" not in codes
-        assert resource["updateCreate"] is True
-        assert resource["conditionalCreate"] is True
-        assert resource["conditionalUpdate"] is True
-        assert resource["conditionalDelete"] == "single"
+        assert resource["updateCreate"] is writable
+        assert resource["conditionalCreate"] is writable
+        assert resource["conditionalUpdate"] is writable
+        assert resource["conditionalDelete"] == ("single" if writable else "not-supported")

@@ -35,7 +35,7 @@ def assert_generated(value: str | None) -> None:
         ("HEAD", READ, 200),
         ("GET", "/fhir/PlanDefinition/no-such-plan", 404),
         ("GET", "/fhir/metadata?_format=text/turtle", 406),
-        ("DELETE", READ, 405),
+        ("POST", READ, 405),
         ("GET", "/no/such/path", 404),
         ("GET", PAGE, 200),
         ("GET", "/education/Medication/no-such-drug", 404),

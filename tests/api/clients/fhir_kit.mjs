@@ -1,7 +1,7 @@
 // fhir-kit-client (npm, pinned in validators/package-lock.json) against a live server: the
 // calls its README shows, one step each, for tests/api/test_fhir_kit_client.py to assert on.
 //
-// stdin: {"baseUrl", "token", "medication", "transaction"} (JSON; the test
+// stdin: {"baseUrl", "token", "medication", "transaction", "systemSearch"} (JSON; the test
 // builds the bodies and the query
 // from our fixtures). stdout: one JSON object, step name -> {ok, status, etag, location, body}
 // for an answer in 2xx, {ok: false, status, message, body} for an HTTP error (fhir-kit throws
@@ -72,8 +72,8 @@ const id = created.ok ? created.body.id : undefined;
 if (id) {
   const read = await step('read', () => client.read({ resourceType, id }));
   const current = read.ok ? read.body : { ...input.medication, id };
+  // As read, meta included: the server sets versionId and lastUpdated itself.
   const changed = { ...current, status: 'inactive' };
-  delete changed.meta;
   await step('update', () =>
     client.update({
       resourceType,
@@ -112,5 +112,6 @@ if (id) {
   }
 }
 await step('transaction', () => client.transaction({ body: input.transaction }));
+await step('systemSearch', () => client.systemSearch({ searchParams: input.systemSearch }));
 
 process.stdout.write(`${JSON.stringify(results)}\n`);
