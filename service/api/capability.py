@@ -220,6 +220,10 @@ def capability_statement(
             "versioning": "no-version",
             "readHistory": False,
             "updateCreate": False,
+            "conditionalCreate": False,
+            "conditionalRead": "not-supported",
+            "conditionalUpdate": False,
+            "conditionalDelete": "not-supported",
         }
     )
     guide = implementation_guide_url(canonical_base, package_name)

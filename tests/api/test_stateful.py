@@ -41,10 +41,14 @@ STATEFUL = settings(
     database=None,
     suppress_health_check=list(HealthCheck),
 )
-# A content body's grammar (a page, middle-format YAML, a FHIR Bundle) is beyond JSON Schema,
-# so a schema-valid $import body may still be refused as content: there 400 also counts as
-# accepting the request (as in test_openapi.py). Every other check runs with its defaults.
+# A content body's grammar (a page, middle-format YAML, a FHIR resource or Bundle, FHIR XML)
+# is beyond JSON Schema, so a schema-valid body of $import or of a write may still be refused
+# as content: there 400 also counts as accepting the request (as in test_openapi.py), and for
+# a write what FHIR answers a well-formed one it cannot apply (412 several matches, 422 a
+# patch that does not apply). Every other check runs with its defaults.
 _IMPORT_ACCEPTS = ["2xx", "3xx", "400", "401", "403", "404", "409", "429", "5xx"]
+_WRITE_ACCEPTS = [*_IMPORT_ACCEPTS, "412", "422"]
+_WRITES = r"^(create|update|conditional_update|patch|transaction)-"
 _CONFIG = SchemathesisConfig.from_dict(
     {
         "seed": SEED,
@@ -54,7 +58,11 @@ _CONFIG = SchemathesisConfig.from_dict(
             {
                 "include-path-regex": r"\$import",
                 "checks": {"positive_data_acceptance": {"expected-statuses": _IMPORT_ACCEPTS}},
-            }
+            },
+            {
+                "include-operation-id-regex": _WRITES,
+                "checks": {"positive_data_acceptance": {"expected-statuses": _WRITE_ACCEPTS}},
+            },
         ],
     }
 )
