@@ -33,6 +33,7 @@ from mappings.limits import MAX_ACTION_DEPTH, MAX_ACTIONS, MAX_PROBLEMS, MAX_RES
 from mappings.pipeline import MappedPage, map_page, map_phase
 from mappings.rules import MappingConfig
 from mappings.source import PageError
+from service.conformance import resolve as resolve_conformance
 from service.search.params import CANONICAL_TYPES, RESOURCE_TYPES
 from service.search.query import SearchError, parse_search
 from service.store import Store, resolve_canonicals
@@ -531,10 +532,19 @@ def _check_actions(
 class StoreReferences:
     """The validator's reference resolution (``service.validation.References``): among
     ``resources`` (what is being written together) first, then in the store, where the
-    stored versions those resources replace no longer count."""
+    stored versions those resources replace no longer count. With ``served`` (the canonical
+    base and artifact version), a canonical of our own conformance resources (profiles,
+    extensions, ...: served, not stored) resolves too."""
 
-    def __init__(self, store: Store, resources: Iterable[Mapping[str, Any]] = ()) -> None:
+    def __init__(
+        self,
+        store: Store,
+        resources: Iterable[Mapping[str, Any]] = (),
+        *,
+        served: tuple[str, str] | None = None,
+    ) -> None:
         self.store = store
+        self.served = served
         self.written: set[Key] = set()
         self.urls: dict[str, set[str | None]] = {}
         for resource in resources:
@@ -556,10 +566,12 @@ class StoreReferences:
         return self._literals[key]
 
     def canonical_exists(self, url: str, version: str | None) -> bool:
+        canonical = url if version is None else f"{url}|{version}"
+        if self.served is not None and resolve_conformance(canonical, *self.served) is not None:
+            return True
         versions = self.urls.get(url)
         if versions is not None and (version is None or version in versions):
             return True
-        canonical = url if version is None else f"{url}|{version}"
         if canonical not in self._stored:
             found = resolve_canonicals(self.store, CANONICAL_TYPES, {canonical})
             self._stored[canonical] = any(

@@ -23,6 +23,7 @@ from service.api import rendering
 from service.api.admission import EXTENSION
 from service.api.rendering import ByteBoundedLRU
 from service.deadlines import Admission, DeadlineExceeded, Overloaded
+from service.loading import StoreReferences
 from service.storage import get_store
 from service.store import includes
 from tests.conftest import FIXTURES
@@ -111,7 +112,6 @@ def test_the_deadline_is_checked_per_element_of_the_input(
 ) -> None:
     """Checkpoints sit in the walk and the checks, not around them: each copy of the
     action tree adds the same number of checkpoints, at least one per action."""
-    from service.api.validate import StoreReferences
     from service.validation import validate as run
 
     calls = 0
@@ -129,7 +129,7 @@ def test_the_deadline_is_checked_per_element_of_the_input(
     for copies in (1, 2, 3):
         calls = 0
         with app.app_context(), deadlines.deadline(3600):
-            issues = run(big_plan(copies), references=StoreReferences(get_store()))
+            issues = run(big_plan(copies), references=_references(app))
         assert [i.message for i in issues] == []
         counted.append(calls)
     per_copy = counted[1] - counted[0]
@@ -158,9 +158,15 @@ def test_validation_looks_each_distinct_reference_up_once(
                if "definitionCanonical" in a]  # fmt: skip
     assert len(written) == 3 * len(set(written))
     with app.app_context():
-        issues = run(plan, references=endpoint.StoreReferences(get_store()))
+        issues = run(plan, references=_references(app))
     assert issues == []
     assert sorted(c for canonicals in looked_up for c in canonicals) == sorted(set(written))
+
+
+def _references(app: Flask) -> StoreReferences:
+    """What $validate resolves with: the store, and our served conformance resources."""
+    served = (app.config["CANONICAL_BASE"], app.config["ARTIFACT_VERSION"])
+    return StoreReferences(get_store(), served=served)
 
 
 def _actions(actions: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:

@@ -149,7 +149,7 @@ def _validate(resource_type: str, asked: _Request, resource_id: str | None) -> R
                     f"{resource_type}.",
                 )
             )
-    references = _ConformanceReferences(StoreReferences(get_store()), base, version)
+    references = StoreReferences(get_store(), served=(base, version))
     found += validate(
         resource,
         expected_type=resource_type,
@@ -241,23 +241,6 @@ def _referencing(store: Store, resource_type: str, resource_id: str, resource: A
                 if (item.resource_type, item.id) != (resource_type, resource_id):
                     found.add(f"{item.resource_type}/{item.id}")
     return sorted(found)
-
-
-class _ConformanceReferences:
-    """The store's references, and our conformance resources (profiles, extensions, ...) by
-    their canonical URLs: they are served, not stored."""
-
-    def __init__(self, inner: StoreReferences, base: str, version: str) -> None:
-        self.inner, self.base, self.version = inner, base, version
-
-    def literal_exists(self, resource_type: str, resource_id: str) -> bool:
-        return self.inner.literal_exists(resource_type, resource_id)
-
-    def canonical_exists(self, url: str, version: str | None) -> bool:
-        wanted = url if version is None else f"{url}|{version}"
-        if resolve_conformance(wanted, self.base, self.version) is not None:
-            return True
-        return self.inner.canonical_exists(url, version)
 
 
 def _has_body() -> bool:
