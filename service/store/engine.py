@@ -109,10 +109,14 @@ def _file_identity(path: str) -> tuple[int, int] | None:
 def _sqlite(url: str, limits: Limits) -> Engine:
     path = _sqlite_file(url)
     # An in-memory database lives in one connection per thread: no pool to wait for.
+    # The driver's busy timeout is the lock timeout from the first statement on (its own
+    # default is 5 s): switching a new file to WAL takes the lock too, and nodes starting
+    # together on one file all do it while one of them migrates.
+    connect_args = {"timeout": limits.lock_timeout}
     engine = (
-        create_engine(url)
+        create_engine(url, connect_args=connect_args)
         if path is None
-        else create_engine(url, pool_timeout=limits.connect_timeout)
+        else create_engine(url, pool_timeout=limits.connect_timeout, connect_args=connect_args)
     )
     busy_ms = int(limits.lock_timeout * 1000)
 
@@ -137,9 +141,9 @@ def _sqlite(url: str, limits: Limits) -> Engine:
         # emits BEGIN itself (the recipe in SQLAlchemy's pysqlite documentation).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -5,7 +5,9 @@ unit, and a database that cannot serve is ``StoreUnavailable`` rather than anoth
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,6 +15,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from service.search.query import parse_search
 from service.store import Limits, Store, StoreUnavailable, make_engine
@@ -113,6 +116,31 @@ def test_a_failed_transaction_writes_nothing(store: Store) -> None:
         raise RuntimeError("abandon the load")
     assert _title(store, "kept") == "before"
     assert store.counts() == {"ActivityDefinition": 1}
+
+
+def test_opening_a_new_sqlite_file_waits_the_lock_timeout_not_the_drivers(
+    tmp_path: Path,
+) -> None:
+    """Every statement of a new connection waits ``lock_timeout`` for the lock, its first
+    pragmas too: switching a file to WAL takes the lock, and nodes starting together on a
+    fresh file all do it while one migrates. The driver's own default (5 s) is not used."""
+    path = tmp_path / "fresh.sqlite3"
+    holder = sqlite3.connect(path, isolation_level=None)  # still a rollback journal
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")  # no other connection reads or switches the mode
+    engine = make_engine(f"sqlite:///{path}", Limits(lock_timeout=0.2))
+    try:
+        started = time.monotonic()
+        with pytest.raises(OperationalError, match="locked"):
+            engine.connect().close()
+        assert time.monotonic() - started < 4  # the 0.2 s asked for, not 5 s
+        holder.execute("COMMIT")
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 200
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    finally:
+        engine.dispose()
+        holder.close()
 
 
 def test_a_writer_waits_at_most_the_lock_timeout(database_url: str, store: Store) -> None:
