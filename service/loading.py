@@ -116,7 +116,7 @@ class LoadError(ValueError):
         )
 
 
-class _Lines:
+class Lines:
     """The lines of values in one JSON input, found (by reading it again, keeping where
     each value starts) only when a problem needs one."""
 
@@ -154,7 +154,7 @@ class LoadedInput:
     """Bundle fullUrl -> ``Type/id`` of its resource, to rewrite references that use it."""
     positions: tuple[int, ...] = ()
     """The Bundle entry of each of ``resources`` (with ``creates``, the request order)."""
-    lines: _Lines | None = None
+    lines: Lines | None = None
     """For FHIR input, the lines of its values (None for mapped pages and content)."""
     bundle: bool = False
 
@@ -215,7 +215,14 @@ def read_bytes(source: str, data: bytes, kind: Kind | None, config: MappingConfi
         except ContentError as e:
             raise LoadError(source, _content_line(str(e)), _content_message(str(e))) from None
         return _mapped(source, map_phase(content, config))
-    document = _document(source, loads_json, text)
+    return read_document(source, text, _document(source, loads_json, text), kind, config)
+
+
+def read_document(
+    source: str, text: str, document: Any, kind: Kind | None, config: MappingConfig
+) -> LoadedInput:
+    """Map or check one JSON input already read (``text`` finds lines for problems):
+    FHIR, or with ``kind`` None the middle format when it is not FHIR."""
     if kind is None and not (isinstance(document, Mapping) and "resourceType" in document):
         try:
             content = load(document)  # the middle format as JSON, read once
@@ -225,6 +232,13 @@ def read_bytes(source: str, data: bytes, kind: Kind | None, config: MappingConfi
     if not isinstance(document, Mapping) or "resourceType" not in document:
         raise LoadError(source, 1, "not a FHIR resource or Bundle (no resourceType)")
     return _fhir_input(source, text, document)
+
+
+def read_json(source: str, data: bytes) -> tuple[str, Any]:
+    """The text of a JSON input and the document it holds; a LoadError at its line if it is
+    not UTF-8 or not JSON within our limits."""
+    text = _text(source, data)
+    return text, _document(source, loads_json, text)
 
 
 def _document(source: str, read: Callable[[str], Any], text: str) -> Any:
@@ -281,21 +295,23 @@ def _fhirpath(root: str, steps: Iterable[str | int]) -> str:
 _STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
-def _steps(location: str) -> Steps:
+def fhirpath_steps(location: str) -> Steps:
     """``Medication.ingredient[0].item`` -> ``("ingredient", 0, "item")``."""
     steps = [int(m[2]) if m[2] else m[1] for m in _STEP.finditer(location)]
     return tuple(steps[1:])
 
 
-def _line(lines: _Lines | None, steps: Steps) -> int:
+def _line(lines: Lines | None, steps: Steps) -> int:
     return lines(steps) if lines is not None else 0
 
 
 def _fhir_input(source: str, text: str, document: Mapping[str, Any]) -> LoadedInput:
-    lines = _Lines(text)
+    lines = Lines(text)
     if document.get("resourceType") != "Bundle":
-        _check_urns(source, lines, [((), document)], set())
-        return LoadedInput(source, (_checked(source, lines, (), document),), (), lines=lines)
+        check_urns(source, lines, [((), document)], set())
+        return LoadedInput(
+            source, (checked_resource(source, lines, (), document),), (), lines=lines
+        )
     entries = document.get("entry", [])
     if not isinstance(entries, list):
         raise LoadError(source, lines(("entry",)), "Bundle.entry is not a list")
@@ -334,7 +350,7 @@ def _fhir_input(source: str, text: str, document: Mapping[str, Any]) -> LoadedIn
                 )
             entry_urls[full_url] = n
         located.append(((*at, "resource"), resource))
-    _check_urns(source, lines, located, set(entry_urls))
+    check_urns(source, lines, located, set(entry_urls))
     for n, entry in enumerate(entries):
         resource = entry["resource"]
         request = entry.get("request") if transaction else None
@@ -343,7 +359,7 @@ def _fhir_input(source: str, text: str, document: Mapping[str, Any]) -> LoadedIn
             continue
         if transaction:
             _check_put(source, lines, n, resource, request)
-        checked = _checked(source, lines, ("entry", n, "resource"), resource)
+        checked = checked_resource(source, lines, ("entry", n, "resource"), resource)
         resources.append(checked)
         positions.append(n)
         full_url = entry.get("fullUrl")
@@ -357,8 +373,8 @@ def _fhir_input(source: str, text: str, document: Mapping[str, Any]) -> LoadedIn
 _URN = ("urn:uuid:", "urn:oid:")
 
 
-def _check_urns(
-    source: str, lines: _Lines, located: Iterable[tuple[Steps, Any]], full_urls: set[str]
+def check_urns(
+    source: str, lines: Lines, located: Iterable[tuple[Steps, Any]], full_urls: set[str]
 ) -> None:
     """A ``urn:uuid:``/``urn:oid:`` reference names a Bundle entry (R4 bundle.html
     #references): one that names none cannot be resolved, and is not stored as it is."""
@@ -389,7 +405,7 @@ def _check_urns(
 
 
 def _check_put(
-    source: str, lines: _Lines, n: int, resource: Mapping[str, Any], request: Any
+    source: str, lines: Lines, n: int, resource: Mapping[str, Any], request: Any
 ) -> None:
     at: Steps = ("entry", n)
     if not isinstance(request, Mapping):
@@ -406,7 +422,7 @@ def _check_put(
 
 
 def _create(
-    source: str, lines: _Lines, n: int, entry: Mapping[str, Any], request: Mapping[str, Any]
+    source: str, lines: Lines, n: int, entry: Mapping[str, Any], request: Mapping[str, Any]
 ) -> Create:
     resource = entry["resource"]
     at: Steps = ("entry", n, "resource")
@@ -418,7 +434,9 @@ def _create(
             f"be {resource.get('resourceType')!r} for a POST, not {request.get('url')!r}",
         )
     # The server chooses the id of a created resource (R4 §3.1.0.8); any id sent is ignored.
-    checked = _checked(source, lines, at, {k: v for k, v in resource.items() if k != "id"}, True)
+    checked = checked_resource(
+        source, lines, at, {k: v for k, v in resource.items() if k != "id"}, True
+    )
     if_none_exist = request.get("ifNoneExist")
     full_url = entry.get("fullUrl")
     return Create(
@@ -444,8 +462,8 @@ def _root(at: Steps | None, resource_type: str) -> str:
     return _fhirpath("Bundle", at) if at else resource_type
 
 
-def _checked(
-    source: str, lines: _Lines, at: Steps, resource: Mapping[str, Any], create: bool = False
+def checked_resource(
+    source: str, lines: Lines, at: Steps, resource: Mapping[str, Any], create: bool = False
 ) -> Resource:
     """A served resource that the FHIR models accept; with ``create``, one without an id
     yet. ``at`` is where it is in its input."""
@@ -489,7 +507,7 @@ def _checked(
 
 
 def _check_actions(
-    source: str, resource: Mapping[str, Any], lines: _Lines | None, at: Steps
+    source: str, resource: Mapping[str, Any], lines: Lines | None, at: Steps
 ) -> None:
     """At most ``MAX_ACTIONS`` actions in a PlanDefinition, nested at most
     ``MAX_ACTION_DEPTH`` deep (counted without recursion, stopping at the limit)."""
@@ -586,7 +604,7 @@ class Origin:
     for a mapped page or middle-format document, which have no FHIR text)."""
 
     source: str
-    lines: _Lines | None = None
+    lines: Lines | None = None
     at: Steps | None = None
     created: bool = False
     """A POST entry: its id is new, so it is named by where it is in its Bundle."""
@@ -595,7 +613,7 @@ class Origin:
         self, resource: Mapping[str, Any], location: str, message: str, code: str
     ) -> Problem:
         resource_type = str(resource.get("resourceType"))
-        steps = _steps(location) if location else ()
+        steps = fhirpath_steps(location) if location else ()
         if self.at is None or self.lines is None:
             line, expression = 0, location or resource_type
         else:

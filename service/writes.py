@@ -33,11 +33,12 @@ from mappings.documents import walk
 from mappings.limits import MAX_RESOURCES
 from service.loading import (
     TOO_COSTLY,
+    Lines,
     LoadError,
     Origin,
-    _check_urns,
-    _checked,
-    _Lines,
+    check_urns,
+    checked_resource,
+    fhirpath_steps,
     gate,
 )
 from service.search.params import CANONICAL_TYPES, PARAMETERS, RESOURCE_TYPES
@@ -90,7 +91,7 @@ class Request:
     where: str = "the request"
     """How errors name it: ``Bundle.entry[3]`` or ``PUT PlanDefinition/x``."""
     source: str = "body"
-    lines: _Lines | None = None
+    lines: Lines | None = None
     at: tuple[str | int, ...] = ()
     """Where its resource is in its input (``("entry", 3, "resource")`` in a Bundle)."""
     index: int = 0
@@ -210,10 +211,10 @@ class _Run:
         for n, resource, _ in writes:
             request = self.requests[n]
             resource = self._resolved(request, resource)
-            checked = _checked(request.source, _lines(request), request.at, resource)
+            checked = checked_resource(request.source, _lines(request), request.at, resource)
             resources.append(checked)
             origins[(checked["resourceType"], checked["id"])] = Origin(
-                request.source, request.lines, request.at
+                request.source, request.lines, request.at, created=request.method == "POST"
             )
         gate(resources, self.store, origins)
         outcomes = self.store.put(resources, methods=[m for _, _, m in writes])
@@ -452,8 +453,8 @@ class _Run:
                 )
 
 
-def _lines(request: Request) -> _Lines:
-    return request.lines if request.lines is not None else _Lines("{}")
+def _lines(request: Request) -> Lines:
+    return request.lines if request.lines is not None else Lines("{}")
 
 
 def _info(message: str) -> Issue:
@@ -499,12 +500,20 @@ class BundleRequests:
     """Batch entries refused as they were read (each answered with its error)."""
 
 
-def bundle_requests(source: str, text: str, document: Any, base: str) -> BundleRequests:
+def is_request_bundle(document: Any) -> bool:
+    """Whether ``document`` is a Bundle of requests: a transaction or a batch."""
+    return (
+        isinstance(document, Mapping)
+        and document.get("resourceType") == "Bundle"
+        and document.get("type") in ("transaction", "batch")
+    )
+
+
+def bundle_requests(source: str, lines: Lines, document: Any, base: str) -> BundleRequests:
     """The requests of a transaction or batch Bundle. ``base`` is this server's FHIR base:
     an entry's ``request.url`` may be absolute on it. In a transaction every entry must be
     well formed (a LoadError or WriteError otherwise); in a batch a bad entry is refused on
-    its own."""
-    lines = _Lines(text)
+    its own. ``lines`` finds where a problem is in the input."""
     if not isinstance(document, Mapping) or document.get("resourceType") != "Bundle":
         found = document.get("resourceType") if isinstance(document, Mapping) else None
         raise WriteError(
@@ -550,20 +559,32 @@ def bundle_requests(source: str, text: str, document: Any, base: str) -> BundleR
                     )
                 full_urls[request.full_url] = n
             if bundle_type == "batch" and request.resource is not None:
-                _check_urns(source, lines, [(("entry", n, "resource"), request.resource)], set())
+                check_urns(source, lines, [(("entry", n, "resource"), request.resource)], set())
         except (WriteError, LoadError) as e:
+            refusal = _at_its_line(source, lines, e)
             if bundle_type == "transaction":
-                raise
-            refused[n] = e
+                raise refusal from None
+            refused[n] = refusal
             request = Request("GET", "Bundle", where=f"Bundle.entry[{n}]", index=n)
         requests.append(request)
     if bundle_type == "transaction":
         located = [(r.at, r.resource) for r in requests if r.resource is not None]
-        _check_urns(source, lines, located, set(full_urls))
+        check_urns(source, lines, located, set(full_urls))
     return BundleRequests(bundle_type, tuple(requests), refused)
 
 
-def _entry_request(source: str, lines: _Lines, n: int, entry: Any, base: str) -> Request:
+def _at_its_line(source: str, lines: Lines, error: WriteError | LoadError) -> LoadError:
+    """A malformed entry is a problem of the input: named at its line, as the loader
+    names every other (``body:12: Bundle.entry[1].fullUrl …``)."""
+    if isinstance(error, LoadError):
+        return error
+    steps = fhirpath_steps(error.expression) if error.expression else ()
+    return LoadError(
+        source, lines(steps), error.message, code=error.code, expression=error.expression
+    )
+
+
+def _entry_request(source: str, lines: Lines, n: int, entry: Any, base: str) -> Request:
     where = f"Bundle.entry[{n}]"
     if not isinstance(entry, Mapping):
         raise WriteError(400, f"{where} is not an object", "structure", expression=where)

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
+from service.loading import TOO_COSTLY, LoadError
 from service.store import StoreUnavailable
 
 from .negotiation import DEFAULT, Negotiated
@@ -110,6 +111,17 @@ def outcome_response(
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def load_refusal(error: LoadError) -> FhirError:
+    """400 (413 for input over a size limit) naming every problem, one issue each."""
+    issues: list[tuple[str, str, str, str | None]] = [
+        ("error", p.code, str(p), p.expression) for p in error.problems
+    ]
+    if error.truncated:
+        issues.append(("error", TOO_COSTLY, "more problems were found than are listed", None))
+    status = 413 if error.code == TOO_COSTLY else 400
+    return FhirError(status, str(error), error.code, issues=issues)
 
 
 def _fhir_error(error: FhirError) -> Response:

@@ -1,21 +1,32 @@
 """``POST /fhir/$import``: map, validate and store a page, middle-format content, or FHIR.
 
-The body's content type says what it is. Writes need ``Authorization: Bearer <token>``
-matching ``API_TOKEN``; with no token configured every write is refused.
+The body's content type says what it is. A transaction or batch Bundle is FHIR's own
+interaction, ``POST [base]``, and is carried out by it (``service.writes``): one engine for
+every Bundle of requests. Writes need ``Authorization: Bearer <token>`` (``access``).
 """
 
 from __future__ import annotations
 
-import hmac
-
 from flask import Response, current_app, request
 
-from service.loading import TOO_COSTLY, Kind, LoadError, mapping_config, prepare, read_bytes
+from service.loading import (
+    Kind,
+    Lines,
+    LoadError,
+    mapping_config,
+    prepare,
+    read_bytes,
+    read_document,
+    read_json,
+)
 from service.storage import get_store
+from service.writes import is_request_bundle
 
 from . import bundles
-from .errors import FhirError, operation_outcome
+from .access import authorize
+from .errors import FhirError, load_refusal, operation_outcome
 from .views import fhir_base, reply
+from .writes import bundle_reply
 
 BODY_KINDS: dict[str, Kind | None] = {
     "text/plain": "page",
@@ -27,35 +38,8 @@ BODY_KINDS: dict[str, Kind | None] = {
 }
 
 
-def _authorize() -> None:
-    token = current_app.config.get("API_TOKEN")
-    if not token:
-        raise FhirError(403, "writes are disabled: no API token is configured", "forbidden")
-    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        presented.strip().encode(), str(token).encode()
-    ):
-        raise FhirError(
-            401,
-            "a valid Authorization: Bearer token is required",
-            "login",
-            headers={"WWW-Authenticate": 'Bearer realm="ped-fhir"'},
-        )
-
-
-def _refusal(error: LoadError) -> FhirError:
-    """400 (413 for input over a size limit) naming every problem, one issue each."""
-    issues: list[tuple[str, str, str, str | None]] = [
-        ("error", p.code, str(p), p.expression) for p in error.problems
-    ]
-    if error.truncated:
-        issues.append(("error", TOO_COSTLY, "more problems were found than are listed", None))
-    status = 413 if error.code == TOO_COSTLY else 400
-    return FhirError(status, str(error), error.code, issues=issues)
-
-
 def import_content() -> Response:
-    _authorize()
+    authorize()
     mimetype = request.mimetype
     if mimetype not in BODY_KINDS:
         raise FhirError(
@@ -65,13 +49,20 @@ def import_content() -> Response:
         )
     config = mapping_config(current_app.config)
     store = get_store()
+    kind = BODY_KINDS[mimetype]
     try:
-        loaded = read_bytes("body", request.get_data(), BODY_KINDS[mimetype], config)
+        if kind == "page" or kind == "content":
+            loaded = read_bytes("body", request.get_data(), kind, config)
+        else:
+            text, document = read_json("body", request.get_data())
+            if is_request_bundle(document):  # FHIR's own interaction: POST [base]
+                return bundle_reply(Lines(text), document)
+            loaded = read_document("body", text, document, kind, config)
         with store.transaction():  # conditional creates settled under the write lock
             prepared = prepare([loaded], store)  # one resource per (type, id)
             outcomes = store.put(prepared.resources)
     except LoadError as e:
-        raise _refusal(e) from None
+        raise load_refusal(e) from None
     base = fhir_base()
     warnings = (
         operation_outcome([("warning", "informational", w, None) for w in loaded.warnings])

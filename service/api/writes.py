@@ -17,9 +17,8 @@ from typing import Any
 
 from flask import Response, request
 
-from mappings.documents import loads_json
 from service.formats.xml import XmlError, from_xml
-from service.loading import LoadError, _document, _Lines, _text
+from service.loading import Lines, LoadError, read_json
 from service.storage import get_store
 from service.writes import (
     JSON_PATCH,
@@ -32,8 +31,8 @@ from service.writes import (
 )
 
 from . import bundles
-from .errors import FhirError, operation_outcome
-from .imports import _authorize, _refusal
+from .access import authorize
+from .errors import FhirError, load_refusal, operation_outcome
 from .views import fhir_base, reply, resource_type_or_404
 
 JSON_BODIES = ("application/fhir+json", "application/json")
@@ -56,8 +55,19 @@ def _prefer_return() -> str | None:
     return None
 
 
-def _body(allowed: tuple[str, ...]) -> tuple[Any, _Lines | None]:
-    """The request body read as a document (JSON, or FHIR XML), with its lines."""
+def _body(allowed: tuple[str, ...]) -> tuple[Any, Lines | None]:
+    """The request body read as a document (JSON, or FHIR XML), with its lines (JSON's)."""
+    data = _data(allowed)
+    if request.mimetype in XML_BODIES:
+        try:
+            return from_xml(data), None
+        except XmlError as e:
+            raise FhirError(400, f"the body is not FHIR XML: {e}", "structure") from None
+    return _json(data)
+
+
+def _data(allowed: tuple[str, ...]) -> bytes:
+    """The request body, of one of the ``allowed`` media types and not empty."""
     mimetype = request.mimetype
     if mimetype not in allowed:
         raise FhirError(
@@ -67,19 +77,18 @@ def _body(allowed: tuple[str, ...]) -> tuple[Any, _Lines | None]:
     data = request.get_data()
     if not data.strip():
         raise FhirError(400, f"{request.method} needs a body", "required")
-    if mimetype in XML_BODIES:
-        try:
-            return from_xml(data), None
-        except XmlError as e:
-            raise FhirError(400, f"the body is not FHIR XML: {e}", "structure") from None
+    return data
+
+
+def _json(data: bytes) -> tuple[Any, Lines]:
     try:
-        text = _text("body", data)
-        return _document("body", loads_json, text), _Lines(text)
+        text, document = read_json("body", data)
     except LoadError as e:
-        raise _refusal(e) from None
+        raise load_refusal(e) from None
+    return document, Lines(text)
 
 
-def _resource_body(resource_type: str, where: str) -> tuple[Mapping[str, Any], _Lines | None]:
+def _resource_body(resource_type: str, where: str) -> tuple[Mapping[str, Any], Lines | None]:
     document, lines = _body(RESOURCE_BODIES)
     if not isinstance(document, Mapping) or document.get("resourceType") != resource_type:
         found = document.get("resourceType") if isinstance(document, Mapping) else None
@@ -97,13 +106,13 @@ def _criteria() -> str:
 
 
 def _run(one: Request) -> Result:
-    _authorize()
+    authorize()
     try:
         return transaction([one], get_store())[0]
     except WriteError as e:
         raise _error(e) from None
     except LoadError as e:
-        raise _refusal(e) from None
+        raise load_refusal(e) from None
 
 
 def _error(error: WriteError) -> FhirError:
@@ -146,7 +155,7 @@ def create(resource_type: str) -> Response:
     """Create: the server chooses the id; with If-None-Exist, nothing when one resource
     matches (200 with it), a 412 when several do."""
     resource_type = resource_type_or_404(resource_type)
-    _authorize()
+    authorize()
     where = f"POST {resource_type}"
     resource, lines = _resource_body(resource_type, where)
     return _respond(
@@ -166,7 +175,7 @@ def create(resource_type: str) -> Response:
 def update(resource_type: str, resource_id: str) -> Response:
     """Update, or create with this id (201); If-Match W/"n" must name the current version."""
     resource_type = resource_type_or_404(resource_type)
-    _authorize()
+    authorize()
     where = f"PUT {resource_type}/{resource_id}"
     resource, lines = _resource_body(resource_type, where)
     return _respond(
@@ -188,7 +197,7 @@ def conditional_update(resource_type: str) -> Response:
     """Conditional update: the one resource the search matches, or a new one (none); a
     412 when several match."""
     resource_type = resource_type_or_404(resource_type)
-    _authorize()
+    authorize()
     where = f"PUT {resource_type}?{_criteria()}"
     resource, lines = _resource_body(resource_type, where)
     return _respond(
@@ -209,7 +218,7 @@ def conditional_update(resource_type: str) -> Response:
 def patch(resource_type: str, resource_id: str) -> Response:
     """JSON Patch (application/json-patch+json); the patched resource passes the gate."""
     resource_type = resource_type_or_404(resource_type)
-    _authorize()
+    authorize()
     document, _ = _body(PATCH_BODIES)
     where = f"PATCH {resource_type}/{resource_id}"
     return _respond(
@@ -283,7 +292,7 @@ def _error_entry(error: WriteError | LoadError) -> bytes:
     if isinstance(error, WriteError):
         status, issues = error.status, [("error", error.code, error.message, error.expression)]
     else:
-        refusal = _refusal(error)
+        refusal = load_refusal(error)
         status, issues = refusal.status, refusal.issues
     response = {
         "status": f"{status} {HTTPStatus(status).phrase}",
@@ -293,15 +302,21 @@ def _error_entry(error: WriteError | LoadError) -> bytes:
 
 
 def transaction_or_batch() -> Response:
-    """A transaction (all or nothing) or batch (each entry on its own) Bundle."""
-    _authorize()
-    document, _ = _body(JSON_BODIES)
+    """``POST [base]``: a transaction (all or nothing) or batch (each entry on its own)
+    Bundle."""
+    authorize()
+    document, lines = _json(_data(JSON_BODIES))
+    return bundle_reply(lines, document)
+
+
+def bundle_reply(lines: Lines, document: Any) -> Response:
+    """Carry out a transaction or batch Bundle (of ``POST [base]``, or one sent to
+    ``$import``), answering its ``transaction-response`` or ``batch-response``."""
     base = fhir_base()
     preference = _prefer_return()
-    text = request.get_data().decode("utf-8-sig", "replace")
     store = get_store()
     try:
-        parsed = bundle_requests("body", text, document, base)
+        parsed = bundle_requests("body", lines, document, base)
         if parsed.bundle_type == "transaction":
             results = transaction(parsed.requests, store)
             entries = [
@@ -312,7 +327,7 @@ def transaction_or_batch() -> Response:
     except WriteError as e:
         raise _error(e) from None
     except LoadError as e:
-        raise _refusal(e) from None
+        raise load_refusal(e) from None
     runnable = [r for r in parsed.requests if r.index not in parsed.refused]
     done = iter(batch(runnable, store))
     entries = []

@@ -198,7 +198,8 @@ def test_a_vread_answers_preconditions_too(client: FlaskClient) -> None:
     ("path", "methods"),
     [
         ("/fhir/metadata", {"GET", "HEAD", "OPTIONS"}),
-        ("/fhir", {"POST", "OPTIONS"}),
+        ("/fhir", {"GET", "HEAD", "POST", "OPTIONS"}),
+        ("/fhir/_search", {"POST", "OPTIONS"}),
         ("/fhir/PlanDefinition", {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"}),
         ("/fhir/PlanDefinition/_search", {"GET", "HEAD", "POST", "OPTIONS"}),
         (

@@ -276,6 +276,50 @@ def test_a_batch_writes_the_good_entries_and_reports_the_bad_one(client: FlaskCl
     assert reply["entry"][5]["resource"]["id"] == "b-3"
 
 
+# --- $import hands a Bundle of requests to the same engine -------------------------------
+
+
+def _import(client: FlaskClient, body: dict[str, Any]) -> Any:
+    return client.post("/fhir/$import", data=json.dumps(body), headers=JSON)
+
+
+def test_import_of_a_transaction_honours_if_match_and_records_each_method(
+    client: FlaskClient,
+) -> None:
+    """Through $import a transaction Bundle had only PUT and POST, ignored ifMatch (an
+    update lost silently) and recorded POST for a PUT: it is POST [base]'s now."""
+    current = client.get("/fhir/Medication/cytarabine").get_json()
+    before = versions(client)
+    stale = _import(client, bundle("transaction", put({**current, "status": "inactive"},
+                                                      ifMatch='W/"7"')))  # fmt: skip
+    assert stale.status_code == 412, stale.get_json()
+    assert "Bundle.entry[0]" in stale.get_json()["issue"][0]["diagnostics"]
+    assert versions(client) == before
+    reply = _import(client, bundle(
+        "transaction",
+        put({**current, "status": "inactive"}, ifMatch='W/"1"'),
+        delete("Medication/tx-gone"),
+        post(medication("tx-import")),
+    ))  # fmt: skip
+    assert reply.status_code == 200, reply.get_json()
+    assert reply.get_json()["type"] == "transaction-response"
+    statuses = [e["response"]["status"][:3] for e in reply.get_json()["entry"]]
+    assert statuses == ["200", "204", "201"]
+    store = client.application.extensions["ped.store"]
+    assert store.latest("Medication", "cytarabine").method == "PUT"
+
+
+def test_import_of_a_batch_answers_a_batch_response(client: FlaskClient) -> None:
+    before = versions(client)
+    reply = _import(client, bundle(
+        "batch", post(medication("b-import")), put(medication("b-bad", id="b-bad", status="x"))
+    ))  # fmt: skip
+    assert reply.status_code == 200
+    assert reply.get_json()["type"] == "batch-response"
+    assert [e["response"]["status"][:3] for e in reply.get_json()["entry"]] == ["201", "400"]
+    assert versions(client) == before + 1
+
+
 # --- loading what this server hands out ----------------------------------------------------
 
 
