@@ -14,19 +14,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from flask import Response, current_app
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import ValidationError
 
 from service.conformance import definitions
 from service.conformance.search_parameters import SERVED_PARAMETERS, ServedParam
-from service.search.query import (
-    DEFAULT_COUNT,
-    MAX_CLAUSES,
-    MAX_OFFSET,
-    MAX_VALUES,
-    PageSize,
-    StrictInteger,
-    first_problem,
-)
+from service.search.query import MAX_CLAUSES, MAX_VALUES, ResultSchema, first_problem
 from service.search.values import normalise
 
 from . import bundles
@@ -42,18 +34,12 @@ _IGNORED = frozenset({"_format", "_pretty"})
 _MODIFIERS = {"string": frozenset({"exact", "contains"})}
 
 
-class ConformanceSearchSchema(Schema):
-    """The result parameters of a search of our conformance resources."""
+class ConformanceSearchSchema(ResultSchema):
+    """The result parameters of a search of our conformance resources: the stored types'
+    (``ResultSchema``, the same checks) but ``_sort``."""
 
-    _count = PageSize(validate=validate.Range(min=0), load_default=DEFAULT_COUNT)
-    _offset = StrictInteger(validate=validate.Range(min=0, max=MAX_OFFSET), load_default=0)
-    _summary = fields.String(
-        validate=validate.OneOf(("true", "false", "text", "data", "count")), load_default=None
-    )
-    _elements = fields.String(load_default=None)
-    _total = fields.String(
-        validate=validate.OneOf(("none", "estimate", "accurate")), load_default="accurate"
-    )
+    class Meta:
+        exclude = ("_sort",)
 
 
 _SCHEMA = ConformanceSearchSchema()
@@ -205,8 +191,7 @@ def search(resource_type: str) -> Response:
     page = matches[offset : offset + count]
     base = fhir_base()
     pairs_used = [*applied]
-    summary, elements = options["_summary"], options["_elements"]
-    names = tuple(n.strip() for n in elements.split(",") if n.strip()) if elements else None
+    summary, names = options["_summary"], options["_elements"]  # names: a tuple, or None
     if summary:
         pairs_used.append(("_summary", summary))
     if names:

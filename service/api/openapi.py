@@ -28,6 +28,8 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Flask, Response, current_app, render_template
 from marshmallow import Schema
 
+from mappings.numbers import MAX_DIGITS
+from service.conformance.search_parameters import SERVED_PARAMETERS
 from service.search.params import PARAMETERS, SORT_KEYS, SearchParam
 from service.search.query import (
     DATE_PREFIXES,
@@ -37,10 +39,10 @@ from service.search.query import (
     ResultSchema,
 )
 
-from . import imports, writes
-from .capability import REVISED
+from . import conformance, imports, writes
+from .capability import CONFORMANCE_RESULT_PARAMETERS, REVISED
 from .negotiation import DEFAULT_FHIR_VERSION, FHIR_VERSIONS, FORMATS
-from .registry import ROUTES, Operation, Route
+from .registry import CONFORMANCE_ROUTES, ROUTES, Operation, Route, read_statement
 from .views import HistorySchema, ReadSchema
 
 OPENAPI_VERSION = "3.1.0"
@@ -417,6 +419,8 @@ def _result_parameters(builder: _Builder, resource_type: str) -> list[dict[str, 
     refined: dict[str, dict[str, Any]] = {
         "_sort": {"pattern": _sort_pattern(resource_type)},
         "_elements": {"pattern": r"^[\s\S]*[^,\s][\s\S]*$"},
+        # Capped at MAX_COUNT when used; the longest number a parameter may be is read.
+        "_count": {"maximum": 10**MAX_DIGITS - 1},
     }
     notes = {
         "_sort": f"Comma-separated sort keys ({', '.join(sorted(SORT_KEYS[resource_type]))}); "
@@ -1163,6 +1167,77 @@ def _description(config: Mapping[str, Any]) -> str:
     )
 
 
+# --- our conformance resources -------------------------------------------------------------
+
+
+def _conformance_operations(builder: _Builder, route: Route) -> tuple[str, dict[str, Any]] | None:
+    """The path and operations of a conformance route that reads or searches
+    (``registry.CONFORMANCE_ROUTES``); the refusing ones (405, no history) are not
+    operations and have no entry."""
+    if route.view not in (conformance.read, conformance.search, read_statement):
+        return None
+    resource_type = route.rule.split("/")[1]
+    path = "/fhir" + _RULE_PARAMETER.sub(r"{\1}", route.rule)
+    searching = route.view is conformance.search
+    operations = {}
+    for method in _methods(route):
+        params: list[Any] = [_path_parameter(n) for n in re.findall(r"{(\w+)}", path)]
+        params.append("_format")
+        if searching:
+            params += [
+                p
+                for p in _result_parameters(builder, next(iter(PARAMETERS)))
+                if p["name"] in CONFORMANCE_RESULT_PARAMETERS
+            ]
+            params.append(_prefer_header())
+            if method != "post":
+                params += [
+                    {"in": "query", "name": p.code, "required": False,
+                     "schema": {"type": "string", "pattern": STRING_VALUES},
+                     "description": p.documentation}
+                    for p in SERVED_PARAMETERS[resource_type]
+                ]  # fmt: skip
+        schema = _ref("schemas", "Bundle_searchset" if searching else "Resource")
+        ok: dict[str, Any] = {
+            "description": f"The matching {resource_type} resources, one page"
+            if searching
+            else f"The {resource_type}",
+            "content": _content(schema),
+            "headers": {"Cache-Control": _ref("headers", "Cache-Control")},
+        }
+        errors = {400, 406} if searching else {404, 406}
+        if method == "post":
+            errors |= {413, 415}
+        operation: dict[str, Any] = {
+            "operationId": _operation_id(route.endpoint, resource_type, method),
+            "summary": (route.view.__doc__ or "").strip().partition("\n")[0],
+            "description": "Generated from the server's registries; read-only."
+            if method != "head"
+            else "As GET, without a body.",
+            "tags": [resource_type],
+            "parameters": params,
+            "x-fhir-interaction": "search-type" if searching else "read",
+            "responses": {"200": ok}
+            | {str(e): _ref("responses", f"Error{e}") for e in sorted(errors)},
+        }
+        if method == "post":
+            operation["requestBody"] = {
+                "required": True,
+                "description": f"The search parameters of {resource_type}, form-encoded",
+                "content": {"application/x-www-form-urlencoded": {"schema": {
+                    "type": "object",
+                    "properties": {p.code: {"type": "string", "pattern": STRING_VALUES}
+                                   for p in SERVED_PARAMETERS[resource_type]},
+                    # Other names are ignored (lenient handling), but a chain or _has is a
+                    # 400 here: nothing of these types is a reference.
+                    "additionalProperties": True,
+                    "propertyNames": {"pattern": r"^(?!_has(?::|$))[^.]*$"},
+                }}},
+            }  # fmt: skip
+        operations[method] = operation
+    return path, operations
+
+
 def build_document(config: Mapping[str, Any]) -> dict[str, Any]:
     """The OpenAPI document for an app with this configuration."""
     plugin = MarshmallowPlugin()
@@ -1178,6 +1253,10 @@ def build_document(config: Mapping[str, Any]) -> dict[str, Any]:
     for endpoint in endpoints():
         operations = {m: _operation(builder, endpoint, m) for m in _methods(endpoint.route)}
         spec.path(path=endpoint.path, operations=operations)
+    for route in CONFORMANCE_ROUTES:
+        found = _conformance_operations(builder, route)
+        if found is not None:
+            spec.path(path=found[0], operations=found[1])
     return spec.to_dict()
 
 

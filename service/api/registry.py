@@ -157,7 +157,7 @@ def _conformance_routes() -> tuple[Route, ...]:
     """Our conformance resources (``service.conformance``): read and search, each write a
     405. Static rules, so they come before the ``<type:resource_type>`` ones; listed in the
     CapabilityStatement by ``capability`` (they are read-only, whatever the stored types
-    allow), not in OpenAPI."""
+    allow) and in OpenAPI by ``openapi`` (their reads and searches)."""
     routes = []
     for t in CONFORMANCE_TYPES:
         routes += [
@@ -184,9 +184,13 @@ def _conformance_routes() -> tuple[Route, ...]:
 
 
 CONFORMANCE_ROUTES = _conformance_routes()
-# Their endpoints (as the blueprint names them): OPTIONS answers GET and HEAD only there,
-# whatever methods the refusing rules take.
-READ_ONLY_ENDPOINTS = frozenset(f"fhir.{route.endpoint}" for route in CONFORMANCE_ROUTES)
+# The endpoints (as the blueprint names them) of the paths where writes are routed only to
+# be refused: OPTIONS answers GET and HEAD there, whatever methods the refusing rules take.
+# (``_search`` takes its POST.)
+_REFUSING_RULES = frozenset(r.rule for r in CONFORMANCE_ROUTES if r.view is conformance.refuse)
+READ_ONLY_ENDPOINTS = frozenset(
+    f"fhir.{route.endpoint}" for route in CONFORMANCE_ROUTES if route.rule in _REFUSING_RULES
+)
 
 
 def blueprint() -> Blueprint:

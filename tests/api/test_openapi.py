@@ -21,9 +21,10 @@ from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
 from service import create_app
+from service.api import conformance
 from service.api.negotiation import FORMATS
 from service.api.openapi import build_document
-from service.api.registry import ROUTES
+from service.api.registry import CONFORMANCE_ROUTES, ROUTES
 from service.search.params import PARAMETERS
 
 from .conftest import TOKEN, make_app
@@ -75,19 +76,16 @@ def test_an_invalid_document_is_refused_by_the_validation_used_above() -> None:
         schemathesis.openapi.from_dict(broken).validate()
 
 
-def _expected_paths() -> set[str]:
-    paths = set()
-    for route in ROUTES:
-        rule = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route.rule)
-        types = PARAMETERS if "{resource_type}" in rule else [""]
-        paths |= {"/fhir" + rule.replace("{resource_type}", t) for t in types}
-    return paths
+# The conformance routes that answer (their writes are a 405, their history none: those are
+# not operations, and are not in the document).
+ANSWERING = [r for r in CONFORMANCE_ROUTES if r.view not in (conformance.refuse,
+                                                               conformance.no_history)]  # fmt: skip
 
 
-def test_every_route_and_method_appears_and_nothing_else(document: dict[str, Any]) -> None:
-    assert set(document["paths"]) == _expected_paths()
-    expected: dict[str, set[str]] = {}  # several routes share a path, each its methods
-    for route in ROUTES:
+def _expected_methods() -> dict[str, set[str]]:
+    """Path -> methods, of every route (several routes share a path, each its methods)."""
+    expected: dict[str, set[str]] = {}
+    for route in (*ROUTES, *ANSWERING):
         typed = "resource_type>" in route.rule
         for resource_type in PARAMETERS if typed else [""]:
             path = "/fhir" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route.rule).replace(
@@ -97,6 +95,13 @@ def test_every_route_and_method_appears_and_nothing_else(document: dict[str, Any
             if "get" in methods:
                 methods.add("head")
             expected.setdefault(path, set()).update(methods)
+    return expected
+
+
+def test_every_route_and_method_appears_and_nothing_else(document: dict[str, Any]) -> None:
+    expected = _expected_methods()
+    assert set(document["paths"]) == set(expected)
+    assert any(path.startswith("/fhir/StructureDefinition") for path in expected)
     for path, methods in expected.items():
         assert set(document["paths"][path]) == methods, path
 

@@ -44,11 +44,11 @@ STATEFUL = settings(
 # A content body's grammar (a page, middle-format YAML, a FHIR resource or Bundle, FHIR XML)
 # is beyond JSON Schema, so a schema-valid body of $import or of a write may still be refused
 # as content: there 400 also counts as accepting the request (as in test_openapi.py), and for
-# a write what FHIR answers a well-formed one it cannot apply (412 several matches, 422 a
-# patch that does not apply). Every other check runs with its defaults.
+# a write what FHIR answers a well-formed one it cannot apply (412 a stale If-Match or several
+# matches, 422 a patch that does not apply). Every other check runs with its defaults.
 _IMPORT_ACCEPTS = ["2xx", "3xx", "400", "401", "403", "404", "409", "429", "5xx"]
 _WRITE_ACCEPTS = [*_IMPORT_ACCEPTS, "412", "422"]
-_WRITES = r"^(create|update|conditional_update|patch|transaction)-"
+_WRITES = r"^(create|update|conditional_update|patch|delete|conditional_delete|transaction)-"
 _CONFIG = SchemathesisConfig.from_dict(
     {
         "seed": SEED,
