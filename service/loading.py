@@ -10,7 +10,8 @@ What is checked, in order:
 1. the document (``mappings.documents``): strict, bounded JSON and YAML, no bidi controls;
 2. the input (``read_bytes``): served types, valid ids, the Bundle rules (unique
    ``fullUrl``, every ``urn:`` reference resolved by an entry, only PUT/POST in a
-   transaction), the limits of ``mappings.limits``, and the FHIR models;
+   transaction file of ``flask load``: ``$import`` and ``POST /fhir`` hand Bundles of
+   requests to ``service.writes``), the limits of ``mappings.limits``, and the FHIR models;
 3. the gate (``gate``, which ``prepare`` runs on everything it is about to write, for
    ``flask load`` and ``$import`` alike): ``$validate``'s own checks, with references and
    canonicals resolving among the resources written together or in the store.
@@ -415,10 +416,19 @@ def _check_put(
         raise LoadError(
             source,
             lines((*at, "request")),
-            f"Bundle.entry[{n}].request: only PUT {expected} or POST "
-            f"{resource.get('resourceType')} can be loaded, not "
-            f"{request.get('method')} {request.get('url')}",
+            f"Bundle.entry[{n}].request: a file loads PUT {expected} or POST "
+            f"{resource.get('resourceType')}, not {_request_line(request)}; every other "
+            "interaction (DELETE, PATCH, conditional updates, ifMatch) is POST /fhir's",
         )
+
+
+def _request_line(request: Mapping[str, Any]) -> str:
+    """``PUT Medication/x`` as the entry wrote it, saying what it lacks."""
+    method, url = request.get("method"), request.get("url")
+    return " ".join(
+        (str(method) if isinstance(method, str) else "(no method)",
+         str(url) if isinstance(url, str) else "(no url)")
+    )  # fmt: skip
 
 
 def _create(
@@ -480,7 +490,9 @@ def checked_resource(
         raise LoadError(
             source,
             lines((*at, "id")),
-            f"{resource_type} needs a valid id, not {resource_id!r}",
+            f"{resource_type} has no id"
+            if resource_id is None
+            else f"{resource_type} needs a valid id, not {resource_id!r}",
             expression=_fhirpath(_root(at, resource_type), ("id",)),
         )
     _check_actions(source, resource, lines, at)

@@ -143,7 +143,12 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, int | None]]:
     a_list.write_text("- just\n- a list\n", "utf-8")
     unknown_suffix = tmp_path / "page.pdf"
     unknown_suffix.write_bytes(b"%PDF")
+    delete = tmp_path / "delete.json"
+    delete.write_text(json.dumps({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"request": {"method": "DELETE", "url": "Medication/x"}, "resource": medication},
+    ]}, indent=1), "utf-8")  # fmt: skip
     return {
+        "a DELETE entry": (delete, 6),
         "invalid JSON": (bad_json, 3),
         "unsupported resource type": (patient, 3),
         "invalid resource": (invalid, None),
@@ -160,6 +165,7 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, int | None]]:
 @pytest.mark.parametrize(
     "case",
     [
+        "a DELETE entry",
         "invalid JSON",
         "unsupported resource type",
         "invalid resource",
@@ -182,6 +188,9 @@ def test_bad_input_is_one_line_and_writes_nothing(app: Flask, tmp_path: Path, ca
     if line is not None:
         assert got == line
     assert "_schema" not in result.stderr
+    assert "None" not in result.stderr
+    if case == "a DELETE entry":  # what a file takes, and where the rest goes
+        assert "DELETE Medication/x" in result.stderr and "POST /fhir" in result.stderr
     assert snapshot(app) == before
 
 
