@@ -306,13 +306,9 @@ def _line(lines: Lines | None, steps: Steps) -> int:
     return lines(steps) if lines is not None else 0
 
 
-def _fhir_input(source: str, text: str, document: Mapping[str, Any]) -> LoadedInput:
-    lines = Lines(text)
-    if document.get("resourceType") != "Bundle":
-        check_urns(source, lines, [((), document)], set())
-        return LoadedInput(
-            source, (checked_resource(source, lines, (), document),), (), lines=lines
-        )
+def bundle_entries(source: str, lines: Lines, document: Mapping[str, Any]) -> list[Any]:
+    """A Bundle's entries: a list of at most ``MAX_RESOURCES`` (413 beyond), as one input
+    or one request takes."""
     entries = document.get("entry", [])
     if not isinstance(entries, list):
         raise LoadError(source, lines(("entry",)), "Bundle.entry is not a list")
@@ -320,11 +316,22 @@ def _fhir_input(source: str, text: str, document: Mapping[str, Any]) -> LoadedIn
         raise LoadError(
             source,
             lines(("entry", MAX_RESOURCES)),
-            f"the Bundle has {len(entries)} entries; "
-            f"at most {MAX_RESOURCES} resources are loaded from one input",
+            f"the Bundle has {len(entries)} entries; at most {MAX_RESOURCES} are taken in "
+            "one input or request",
             code=TOO_COSTLY,
             expression="Bundle.entry",
         )
+    return entries
+
+
+def _fhir_input(source: str, text: str, document: Mapping[str, Any]) -> LoadedInput:
+    lines = Lines(text)
+    if document.get("resourceType") != "Bundle":
+        check_urns(source, lines, [((), document)], set())
+        return LoadedInput(
+            source, (checked_resource(source, lines, (), document),), (), lines=lines
+        )
+    entries = bundle_entries(source, lines, document)
     transaction = document.get("type") in ("transaction", "batch")
     resources: list[Resource] = []
     positions: list[int] = []

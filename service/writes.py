@@ -30,12 +30,11 @@ import jsonpointer
 
 from mappings import fhir
 from mappings.documents import walk
-from mappings.limits import MAX_RESOURCES
 from service.loading import (
-    TOO_COSTLY,
     Lines,
     LoadError,
     Origin,
+    bundle_entries,
     check_urns,
     checked_resource,
     fhirpath_steps,
@@ -529,18 +528,7 @@ def bundle_requests(source: str, lines: Lines, document: Any, base: str) -> Bund
             "invalid",
             expression="Bundle.type",
         )
-    entries = document.get("entry", [])
-    if not isinstance(entries, list):
-        raise LoadError(source, lines(("entry",)), "Bundle.entry is not a list")
-    if len(entries) > MAX_RESOURCES:
-        raise LoadError(
-            source,
-            lines(("entry", MAX_RESOURCES)),
-            f"the Bundle has {len(entries)} entries; at most {MAX_RESOURCES} are taken in "
-            "one request",
-            code=TOO_COSTLY,
-            expression="Bundle.entry",
-        )
+    entries = bundle_entries(source, lines, document)
     requests: list[Request] = []
     refused: dict[int, WriteError | LoadError] = {}
     full_urls: dict[str, int] = {}

@@ -98,6 +98,18 @@ STATEMENT_ID = "ped-fhir"
 CONFORMANCE_RESULT_PARAMETERS = ("_count", "_offset", "_summary", "_elements", "_total")
 
 
+# What a type served read-only, without versions, states.
+_READ_ONLY: dict[str, Any] = {
+    "versioning": "no-version",
+    "readHistory": False,
+    "updateCreate": False,
+    "conditionalCreate": False,
+    "conditionalRead": "not-supported",
+    "conditionalUpdate": False,
+    "conditionalDelete": "not-supported",
+}
+
+
 def _conformance_entry(resource_type: str) -> dict[str, Any]:
     """A conformance type we serve (``service.conformance``): read and search only."""
     return {
@@ -106,13 +118,7 @@ def _conformance_entry(resource_type: str) -> dict[str, Any]:
         "documentation": "This server's own definitions, generated from its registries; "
         "read-only, without history.",
         "interaction": [{"code": "read"}, {"code": "search-type"}],
-        "versioning": "no-version",
-        "readHistory": False,
-        "updateCreate": False,
-        "conditionalCreate": False,
-        "conditionalRead": "not-supported",
-        "conditionalUpdate": False,
-        "conditionalDelete": "not-supported",
+        **_READ_ONLY,
         "searchParam": [
             {
                 "name": p.code,
@@ -217,13 +223,7 @@ def capability_statement(
             "documentation": f"This statement, also at CapabilityStatement/{STATEMENT_ID} "
             "(its canonical url when the canonical base is this server's).",
             "interaction": [{"code": "read"}],
-            "versioning": "no-version",
-            "readHistory": False,
-            "updateCreate": False,
-            "conditionalCreate": False,
-            "conditionalRead": "not-supported",
-            "conditionalUpdate": False,
-            "conditionalDelete": "not-supported",
+            **_READ_ONLY,
         }
     )
     guide = implementation_guide_url(canonical_base, package_name)
