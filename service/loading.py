@@ -34,7 +34,7 @@ from mappings.limits import MAX_ACTION_DEPTH, MAX_ACTIONS, MAX_PROBLEMS, MAX_RES
 from mappings.pipeline import MappedPage, map_page, map_phase
 from mappings.rules import MappingConfig
 from mappings.source import PageError
-from service.conformance import resolve as resolve_conformance
+from service.conformance import definitions as conformance_definitions
 from service.search.params import CANONICAL_TYPES, RESOURCE_TYPES
 from service.search.query import SearchError, parse_search
 from service.store import Store, resolve_canonicals
@@ -593,6 +593,22 @@ class StoreReferences:
         # many actions (a 1.9 MB plan's 3,900 canonicals are 30 distinct ones).
         self._stored: dict[str, bool] = {}
         self._literals: dict[Key, bool] = {}
+        self._served: frozenset[str] | None = None
+
+    def _served_canonicals(self) -> frozenset[str]:
+        """``url`` and ``url|version`` of each of our served conformance resources, read
+        once (a plan names its canonicals thousands of times)."""
+        if self._served is None:
+            found: set[str] = set()
+            if self.served is not None:
+                for resource in conformance_definitions(*self.served):
+                    url, version = resource.get("url"), resource.get("version")
+                    if isinstance(url, str):
+                        found.add(url)
+                        if isinstance(version, str):
+                            found.add(f"{url}|{version}")
+            self._served = frozenset(found)
+        return self._served
 
     def literal_exists(self, resource_type: str, resource_id: str) -> bool:
         key = (resource_type, resource_id)
@@ -604,7 +620,7 @@ class StoreReferences:
 
     def canonical_exists(self, url: str, version: str | None) -> bool:
         canonical = url if version is None else f"{url}|{version}"
-        if self.served is not None and resolve_conformance(canonical, *self.served) is not None:
+        if canonical in self._served_canonicals():
             return True
         versions = self.urls.get(url)
         if versions is not None and (version is None or version in versions):
