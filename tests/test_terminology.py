@@ -26,6 +26,7 @@ from mappings.terminology import (
     _load_from,
     load,
 )
+from service.validation.terminology import verhoeff_ok
 
 PAGES = Path(__file__).parent.parent / "fixtures" / "pages"
 TABLE_FILES = (
@@ -171,36 +172,6 @@ def test_drug_classes_point_at_known_classes_that_contain_the_drug(terms: Termin
 
 
 # --- every code is well-formed ----------------------------------------------------------------
-
-_VERHOEFF_D = [
-    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
-    [1, 2, 3, 4, 0, 6, 7, 8, 9, 5],
-    [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
-    [3, 4, 0, 1, 2, 8, 9, 5, 6, 7],
-    [4, 0, 1, 2, 3, 9, 5, 6, 7, 8],
-    [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
-    [6, 5, 9, 8, 7, 1, 0, 4, 3, 2],
-    [7, 6, 5, 9, 8, 2, 1, 0, 4, 3],
-    [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
-    [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
-]
-_VERHOEFF_P = [
-    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
-    [1, 5, 7, 6, 2, 8, 3, 0, 9, 4],
-    [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
-    [8, 9, 1, 6, 0, 4, 3, 5, 2, 7],
-    [9, 4, 5, 3, 1, 2, 6, 8, 7, 0],
-    [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
-    [2, 7, 9, 3, 8, 0, 6, 4, 1, 5],
-    [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
-]
-
-
-def verhoeff_ok(number: str) -> bool:
-    check = 0
-    for i, digit in enumerate(reversed(number)):
-        check = _VERHOEFF_D[check][_VERHOEFF_P[i % 8][int(digit)]]
-    return check == 0
 
 
 def snomed_concept_id_ok(sctid: str) -> bool:
