@@ -151,67 +151,47 @@ def _respond(result: Result) -> Response:
 # --- single interactions -------------------------------------------------------------------
 
 
+def _with_body(method: str, resource_type: str, target: str, **fields: Any) -> Response:
+    """A create or an update, whose body is the resource: ``target`` is what follows the
+    type in its URL (``/id``, ``?criteria``, or nothing), ``fields`` the rest of its
+    Request. A create's id is the server's: any the body has is dropped."""
+    resource_type = resource_type_or_404(resource_type)
+    authorize()
+    where = f"{method} {resource_type}{target}"
+    resource, lines = _resource_body(resource_type, where)
+    if method == "POST":
+        resource = {k: v for k, v in resource.items() if k != "id"}
+    return _respond(
+        _run(Request(method, resource_type, resource=resource, where=where, lines=lines, **fields))
+    )
+
+
 def create(resource_type: str) -> Response:
     """Create: the server chooses the id; with If-None-Exist, nothing when one resource
     matches (200 with it), a 412 when several do."""
-    resource_type = resource_type_or_404(resource_type)
-    authorize()
-    where = f"POST {resource_type}"
-    resource, lines = _resource_body(resource_type, where)
-    return _respond(
-        _run(
-            Request(
-                "POST",
-                resource_type,
-                resource={k: v for k, v in resource.items() if k != "id"},
-                if_none_exist=request.headers.get("If-None-Exist"),
-                where=where,
-                lines=lines,
-            )
-        )
-    )
+    return _with_body("POST", resource_type, "", if_none_exist=request.headers.get("If-None-Exist"))
 
 
 def update(resource_type: str, resource_id: str) -> Response:
     """Update, or create with this id (201); If-Match W/"n" must name the current version."""
-    resource_type = resource_type_or_404(resource_type)
-    authorize()
-    where = f"PUT {resource_type}/{resource_id}"
-    resource, lines = _resource_body(resource_type, where)
-    return _respond(
-        _run(
-            Request(
-                "PUT",
-                resource_type,
-                resource_id,
-                resource=resource,
-                if_match=request.headers.get("If-Match"),
-                where=where,
-                lines=lines,
-            )
-        )
+    return _with_body(
+        "PUT",
+        resource_type,
+        f"/{resource_id}",
+        resource_id=resource_id,
+        if_match=request.headers.get("If-Match"),
     )
 
 
 def conditional_update(resource_type: str) -> Response:
     """Conditional update: the one resource the search matches, or a new one (none); a
     412 when several match."""
-    resource_type = resource_type_or_404(resource_type)
-    authorize()
-    where = f"PUT {resource_type}?{_criteria()}"
-    resource, lines = _resource_body(resource_type, where)
-    return _respond(
-        _run(
-            Request(
-                "PUT",
-                resource_type,
-                criteria=_criteria(),
-                resource=resource,
-                if_match=request.headers.get("If-Match"),
-                where=where,
-                lines=lines,
-            )
-        )
+    return _with_body(
+        "PUT",
+        resource_type,
+        f"?{_criteria()}",
+        criteria=_criteria(),
+        if_match=request.headers.get("If-Match"),
     )
 
 
